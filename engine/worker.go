@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nfgo/nfgo/hooks"
+	"github.com/nfgo/nfgo/packet"
+)
+
+// A worker owns one RX queue of one port and carries every batch it reads
+// to its verdicts (run to completion).
+type worker struct {
+	e   *Engine
+	ifc *iface
+	q   int
+	pp  *pipe
+	rx  [hooks.MaxBatch]*packet.Packet
+	n   int // packets used by the last batch
+}
+
+func newWorker(e *Engine, id int, ifc *iface, q int) *worker {
+	w := &worker{e: e, ifc: ifc, q: q, pp: newPipe(e, id)}
+	for i := range w.rx {
+		w.rx[i] = packet.New()
+	}
+	return w
+}
+
+func (w *worker) loop(ctx context.Context) {
+	bs := w.e.opts.BatchSize
+	var lastErr time.Time
+	for ctx.Err() == nil {
+		n, err := w.ifc.port.ReadBatch(w.q, w.rx[:bs])
+		if errors.Is(err, ErrClosed) {
+			w.ifc.running.Store(false)
+			w.e.log.Info("port closed", "if", w.ifc.name, "queue", w.q)
+			return
+		}
+		if err != nil {
+			if now := time.Now(); now.Sub(lastErr) > time.Second {
+				w.e.log.Warn("port read failed", "if", w.ifc.name, "queue", w.q, "err", err)
+				lastErr = now
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if n > 0 {
+			w.process(w.rx[:n])
+		}
+	}
+}
+
+// process carries one batch of received frames to their verdicts.
+func (w *worker) process(pkts []*packet.Packet) {
+	e, pp := w.e, w.pp
+	pp.begin(pkts)
+	var bytes uint64
+	var v4B, v6B [hooks.MaxBatch]*packet.Packet
+	v4, v6 := v4B[:0], v6B[:0]
+	ingress := e.hooks.IngressList(w.ifc.index)
+	var allB [hooks.MaxBatch]*packet.Packet
+	all := allB[:0]
+	for _, p := range pkts {
+		frame := p.Frame
+		bytes += uint64(len(frame))
+		reason := p.Parse(w.ifc.link)
+		p.InIf, p.OutIf, p.Queue = w.ifc.index, 0, uint16(w.q)
+		p.Hook, p.Mark, p.CT, p.CTInfo, p.Zone, p.Flags = 0, 0, 0, 0, 0, 0
+		p.NextHop = netipZero
+		if reason != packet.ReasonNone && reason != packet.ReasonUnsupportedEtherType {
+			e.ctr.malformed[reason].Add(1)
+			pp.drop(DropMalformed)
+			continue
+		}
+		if w.ifc.link == packet.LinkEthernet {
+			dst := p.Ethernet().Dst()
+			if dst != w.ifc.mac && !dst.IsMulticast() {
+				pp.drop(DropOtherHost)
+				continue
+			}
+		}
+		all = append(all, p)
+	}
+	e.ctr.rxPackets.Add(uint64(len(pkts)))
+	e.ctr.rxBytes.Add(bytes)
+	if ingress.Len() > 0 {
+		all = pp.ingress(ingress, all)
+	}
+	for _, p := range all {
+		switch p.Family {
+		case packet.FamilyIPv4:
+			v4 = append(v4, p)
+		case packet.FamilyIPv6:
+			v6 = append(v6, p)
+		case packet.FamilyARP:
+			pp.arp(p, w.ifc)
+		default:
+			pp.drop(DropNotIP)
+		}
+	}
+	if len(v4) > 0 {
+		pp.prerouting(packet.FamilyIPv4, v4)
+	}
+	if len(v6) > 0 {
+		pp.prerouting(packet.FamilyIPv6, v6)
+	}
+	pp.end()
+}
