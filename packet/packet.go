@@ -104,6 +104,30 @@ type Packet struct {
 	Zone    uint16 // conntrack zone
 	NextHop netip.Addr
 	Flags   Flags
+	// Reject, set by a hook that drops the packet, asks the engine to
+	// answer it first: a RejectKind and its ICMP code.
+	Reject     RejectKind
+	RejectCode uint8
+}
+
+// RejectKind is the reply a dropping hook asks for, as nft's reject.
+type RejectKind uint8
+
+const (
+	RejectNone     RejectKind = iota
+	RejectICMP                // ICMP destination unreachable, code RejectCode (IPv4)
+	RejectICMPv6              // ICMPv6 destination unreachable, code RejectCode
+	RejectICMPx               // the packet family's unreachable for an ICMPX code (nft_reject_inet)
+	RejectTCPReset            // a TCP RST (nf_send_reset)
+)
+
+// ResetMeta clears the metadata: what the engine and hooks set, as opposed
+// to what Parse fills.
+func (p *Packet) ResetMeta() {
+	p.InIf, p.OutIf, p.Hook, p.Mark, p.Queue = 0, 0, 0, 0, 0
+	p.CT, p.CTInfo, p.Zone, p.Flags = 0, 0, 0, 0
+	p.NextHop = netip.Addr{}
+	p.Reject, p.RejectCode = RejectNone, 0
 }
 
 // Flags are per-packet bits of state.

@@ -1,0 +1,41 @@
+// Package ruleset is nfgo's model of nftables rulesets: tables of base and
+// regular chains, rules made of matches and statements, named sets, maps and
+// verdict maps; the nft-syntax parser (the file format of `nft -f`) and the
+// printer that writes the canonical form of `nft list ruleset`; validation
+// and all-or-nothing transactions; and the reference evaluator that runs a
+// base chain over one packet with netfilter's semantics.
+//
+// The life of a ruleset:
+//
+//	cmds, err := ruleset.Parse("fw.nft", src, ruleset.ParseOptions{})
+//	next, err := current.Apply(cmds) // a new, validated *Ruleset, or an error and no change
+//	live.Store(next)                 // the engine publishes it with one atomic store
+//
+// A *Ruleset is immutable once Apply returns it, except for what netfilter
+// itself changes while packets flow: counters, limit and ct count state,
+// and the elements of named sets (see [Ruleset.UpdateElements]).
+//
+// The evaluator ([Ruleset.Eval]) is deliberately straightforward: it walks
+// the model. It is the reference every faster matcher is compared against.
+package ruleset
+
+// What the language covers, and where it knowingly differs from nft:
+//
+//   - Families ip, ip6, inet and netdev (ingress with one device). arp and
+//     bridge tables, inet ingress, table flags, flowtables, quota, meters,
+//     dynamic set updates from rules (add @s { ... }), typeof with integer
+//     keys, log group/snaplen/flags and include globs are refused with an
+//     error.
+//   - Set and map elements print sorted by key, where nft prints them in
+//     the kernel's order; interval elements are not merged (auto-merge), and
+//     overlapping intervals are refused.
+//   - Address ranges that are exactly a prefix print as the prefix, as nft
+//     does; ports always print as numbers, protocols by name.
+//   - A plain `reject` is icmpx port-unreachable (the kernel's reply is the
+//     same in ip and ip6 tables); `reject with icmp port-unreachable` also
+//     prints as `reject`.
+//   - `iif "name"` is kept as a name and compared with Env.IfName when a
+//     packet is evaluated, where nft resolves it once, when the rule is
+//     added.
+//   - A parsed []Command carries the state of its stateful statements
+//     (counters, limits, ct count); apply it once.

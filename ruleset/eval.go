@@ -1,0 +1,208 @@
+package ruleset
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/nfgo/nfgo/packet"
+)
+
+// Env is what the evaluator needs from the engine around it. The engine
+// implements it once; it must be safe for concurrent use by workers.
+type Env interface {
+	// IfName is the name of the interface with this index ("" if none).
+	IfName(index uint32) string
+	// IsLocal reports whether addr is an address of this host
+	// (fib daddr type local).
+	IsLocal(addr netip.Addr) bool
+	ConnInfo
+}
+
+// ConnInfo is the little of the connection tracker the rules read and
+// write. slot is packet.Packet.CT, never 0 when called.
+type ConnInfo interface {
+	CTMark(slot uint32) uint32
+	SetCTMark(slot, mark uint32)
+	CTStatus(slot uint32) uint32 // IPS_* bits: expected 1, seen-reply 2, assured 4, confirmed 8, snat 16, dnat 32, dying 512
+	// CTID is an identity of the entry now in slot that is not reused
+	// while the entry lives; 0 when the slot holds no live entry. ct count
+	// uses it to forget connections that have gone.
+	CTID(slot uint32) uint64
+}
+
+// NFVerdict is a base chain's verdict on a packet, with the kernel's NF_*
+// values.
+type NFVerdict uint8
+
+const (
+	NFDrop   NFVerdict = 0 // NF_DROP
+	NFAccept NFVerdict = 1 // NF_ACCEPT
+	NFStolen NFVerdict = 2 // NF_STOLEN
+	NFQueue  NFVerdict = 3 // NF_QUEUE
+)
+
+func (v NFVerdict) String() string {
+	switch v {
+	case NFDrop:
+		return "drop"
+	case NFAccept:
+		return "accept"
+	case NFStolen:
+		return "stolen"
+	case NFQueue:
+		return "queue"
+	}
+	return "verdict?"
+}
+
+// Result is what one base chain decided about a packet, and what the
+// engine must do that the rules do not do themselves.
+type Result struct {
+	Verdict NFVerdict
+
+	// Queue: with NFQueue, the queue number and whether to accept the
+	// packet when no one listens on it.
+	QueueNum    uint16
+	QueueBypass bool
+
+	// Reject: with NFDrop, the reply the engine sends first.
+	Reject     RejectKind
+	RejectCode uint8 // ICMP, ICMPv6 or ICMPX code
+
+	// NAT: with NFAccept, the binding the engine asks the NAT package for.
+	NAT NATRequest
+
+	// What decided: the rule (Handle != 0) or the chain's policy.
+	Table  string
+	Chain  string
+	Handle uint64
+	Policy bool
+}
+
+// vcode is a verdict inside the evaluator.
+type vcode uint8
+
+const (
+	vNone     vcode = iota // no verdict: next statement, next rule
+	vContinue              // continue: next rule
+	vAccept
+	vDrop
+	vQueue
+	vJump
+	vGoto
+	vReturn
+)
+
+// maxJumpDepth is the kernel's NFT_JUMP_STACK_SIZE.
+const maxJumpDepth = 16
+
+type evalCtx struct {
+	rs     *Ruleset
+	table  *tableIndex
+	p      *packet.Packet
+	env    Env
+	now    int64
+	res    *Result // points at result
+	result Result
+	rule   *Rule
+	chain  string
+	v      vcode
+	target string
+	kbuf   [64]byte
+	vbuf   [16]byte
+}
+
+// Eval runs base chain number chain (an index into BaseChains) over p: the
+// rules in order, the first verdict wins; jump and goto with a return
+// stack; the policy when the base chain runs out. Statements that change
+// the packet's metadata (meta mark set, ct mark set, notrack) take effect
+// on p at once.
+func (rs *Ruleset) Eval(chain int, p *packet.Packet, env Env) Result {
+	// The context escapes through the statements' interface methods; a
+	// pool keeps the packet path free of allocations.
+	c := ctxPool.Get().(*evalCtx)
+	res := rs.eval(c, chain, p, env)
+	*c = evalCtx{}
+	ctxPool.Put(c)
+	return res
+}
+
+var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
+
+func (rs *Ruleset) eval(c *evalCtx, chain int, p *packet.Packet, env Env) Result {
+	b := rs.base[chain]
+	*c = evalCtx{rs: rs, table: b.table, p: p, env: env, now: rs.now()}
+	c.res = &c.result
+	res := c.res
+	type frame struct {
+		ch *Chain
+		i  int
+	}
+	var stack [maxJumpDepth]frame
+	depth := 0
+	ch, i := b.chain, 0
+	for {
+		if i >= len(ch.Rules) {
+			if depth == 0 {
+				break
+			}
+			depth--
+			ch, i = stack[depth].ch, stack[depth].i
+			continue
+		}
+		r := ch.Rules[i]
+		i++
+		c.v, c.rule, c.chain = vNone, r, ch.Name
+		for _, s := range r.Stmts {
+			if !s.eval(c) {
+				break
+			}
+		}
+		switch c.v {
+		case vNone, vContinue:
+			continue
+		case vAccept, vDrop, vQueue:
+			switch c.v {
+			case vAccept:
+				res.Verdict = NFAccept
+			case vDrop:
+				res.Verdict = NFDrop
+			case vQueue:
+				res.Verdict = NFQueue
+			}
+			res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
+			return *res
+		case vJump, vGoto:
+			next := b.table.chains[c.target]
+			if next == nil {
+				// Validation forbids this; treat it as the kernel treats
+				// a broken jump target: drop.
+				res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
+				return *res
+			}
+			if c.v == vJump {
+				if depth == maxJumpDepth {
+					res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
+					return *res
+				}
+				stack[depth] = frame{ch, i}
+				depth++
+			}
+			ch, i = next, 0
+		case vReturn:
+			if depth == 0 {
+				i = len(ch.Rules)
+				continue
+			}
+			depth--
+			ch, i = stack[depth].ch, stack[depth].i
+		}
+	}
+	out := Result{Table: b.table.t.Name, Chain: b.chain.Name, Policy: true}
+	if b.chain.Base.Policy == PolicyDrop {
+		out.Verdict = NFDrop
+	} else {
+		out.Verdict = NFAccept
+	}
+	return out
+}

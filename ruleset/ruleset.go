@@ -1,0 +1,262 @@
+package ruleset
+
+import (
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nfgo/nfgo/packet"
+)
+
+// Options configure a ruleset and every ruleset Apply derives from it.
+type Options struct {
+	// Now is the clock of limits and set timeouts; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the log statement's lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// shared is the state one lineage of rulesets shares across swaps.
+type shared struct {
+	logLimit    logLimiter
+	tableHandle uint64
+}
+
+// Ruleset is an immutable, validated snapshot of tables. Apply builds the
+// next one; the engine swaps them with one atomic store.
+type Ruleset struct {
+	opts   *Options
+	shared *shared
+	gen    uint64
+	tables []*Table
+
+	index map[*Table]*tableIndex
+	base  []baseRef
+}
+
+// tableIndex finds a table's chains, sets and counters by name.
+type tableIndex struct {
+	t        *Table
+	chains   map[string]*Chain
+	sets     map[string]*Set
+	counters map[string]*NamedCounter
+}
+
+func (ti *tableIndex) set(name string) *Set { return ti.sets[name] }
+
+type baseRef struct {
+	table *tableIndex
+	chain *Chain
+}
+
+// New returns an empty ruleset, generation 0.
+func New(opts Options) *Ruleset {
+	rs := &Ruleset{opts: &opts, shared: &shared{}}
+	rs.reindex()
+	return rs
+}
+
+// Generation counts the swaps that led to this ruleset: each successful
+// Apply returns generation+1.
+func (rs *Ruleset) Generation() uint64 { return rs.gen }
+
+// Tables are the ruleset's tables, in the order they were created. They
+// must not be modified.
+func (rs *Ruleset) Tables() []*Table { return rs.tables }
+
+func (rs *Ruleset) now() int64 {
+	if rs.opts.Now != nil {
+		return rs.opts.Now().UnixNano()
+	}
+	return time.Now().UnixNano()
+}
+
+// BaseChain is a base chain as the engine registers it on a hook.
+type BaseChain struct {
+	ID       int // the argument of Eval
+	Family   packet.Family
+	Hook     Hook
+	Device   string // netdev ingress
+	Priority int
+	Type     ChainType
+	Policy   Policy
+	Table    string
+	Chain    string
+}
+
+// BaseChains lists the base chains, ordered by family, hook and priority
+// (ties in the order of creation).
+func (rs *Ruleset) BaseChains() []BaseChain {
+	out := make([]BaseChain, len(rs.base))
+	for i, b := range rs.base {
+		bs := b.chain.Base
+		out[i] = BaseChain{ID: i, Family: b.table.t.Family, Hook: bs.Hook, Device: bs.Device,
+			Priority: bs.Priority, Type: bs.Type, Policy: bs.Policy, Table: b.table.t.Name, Chain: b.chain.Name}
+	}
+	return out
+}
+
+// reindex rebuilds the name indexes and the base chain list.
+func (rs *Ruleset) reindex() {
+	rs.index = make(map[*Table]*tableIndex, len(rs.tables))
+	rs.base = rs.base[:0]
+	for _, t := range rs.tables {
+		ti := &tableIndex{t: t, chains: map[string]*Chain{}, sets: map[string]*Set{}, counters: map[string]*NamedCounter{}}
+		for _, c := range t.Chains {
+			ti.chains[c.Name] = c
+			if c.Base != nil {
+				rs.base = append(rs.base, baseRef{ti, c})
+			}
+		}
+		for _, s := range t.Sets {
+			ti.sets[s.Name] = s
+		}
+		for _, c := range t.Counters {
+			ti.counters[c.Name] = c
+		}
+		rs.index[t] = ti
+	}
+	sort.SliceStable(rs.base, func(i, j int) bool {
+		a, b := rs.base[i], rs.base[j]
+		if a.table.t.Family != b.table.t.Family {
+			return a.table.t.Family < b.table.t.Family
+		}
+		if a.chain.Base.Hook != b.chain.Base.Hook {
+			return a.chain.Base.Hook < b.chain.Base.Hook
+		}
+		return a.chain.Base.Priority < b.chain.Base.Priority
+	})
+}
+
+// String prints the ruleset as `nft list ruleset` does, with counters.
+func (rs *Ruleset) String() string {
+	var sb strings.Builder
+	now := rs.now()
+	for _, t := range rs.tables {
+		writeTable(&sb, t, now)
+	}
+	return sb.String()
+}
+
+func writeTable(sb *strings.Builder, t *Table, now int64) {
+	sb.WriteString("table " + familyName(t.Family) + " " + t.Name + " {\n")
+	if t.Comment != "" {
+		sb.WriteString("\tcomment \"" + t.Comment + "\"\n")
+	}
+	delim := ""
+	for _, c := range t.Counters {
+		sb.WriteString(delim)
+		c.write(sb)
+		delim = "\n"
+	}
+	for _, s := range t.Sets {
+		sb.WriteString(delim)
+		writeSet(sb, s, now)
+		delim = "\n"
+	}
+	for _, c := range t.Chains {
+		sb.WriteString(delim)
+		writeChain(sb, t, c)
+		delim = "\n"
+	}
+	sb.WriteString("}\n")
+}
+
+func writeChain(sb *strings.Builder, t *Table, c *Chain) {
+	sb.WriteString("\tchain " + c.Name + " {\n")
+	if c.Comment != "" {
+		sb.WriteString("\t\tcomment \"" + c.Comment + "\"\n")
+	}
+	if b := c.Base; b != nil {
+		sb.WriteString("\t\ttype " + b.Type.String() + " hook " + b.Hook.String())
+		if b.Device != "" {
+			sb.WriteString(` device "` + b.Device + `"`)
+		}
+		sb.WriteString(" priority " + priorityString(b.Priority, t.Family, b.Hook) + "; policy " + b.Policy.String() + ";\n")
+	}
+	for _, r := range c.Rules {
+		sb.WriteString("\t\t")
+		r.write(sb)
+		sb.WriteString("\n")
+	}
+	sb.WriteString("\t}\n")
+}
+
+func writeSet(sb *strings.Builder, s *Set, now int64) {
+	kind := "set"
+	if s.IsMap {
+		kind = "map"
+	}
+	sb.WriteString("\t" + kind + " " + s.Name + " {\n\t\ttype " + keyTypeString(s.Key))
+	if s.IsMap {
+		sb.WriteString(" : " + s.Data.Type.String())
+	}
+	sb.WriteString("\n")
+	if s.Flags&SetConstant == 0 && s.Size > 0 {
+		sb.WriteString("\t\tsize " + itoa(int(s.Size)) + "\n")
+	}
+	flags := s.Flags
+	if s.Timeout != 0 {
+		flags &^= SetTimeout
+	}
+	if flags != 0 {
+		var fl []string
+		if flags&SetConstant != 0 {
+			fl = append(fl, "constant")
+		}
+		if flags&SetInterval != 0 {
+			fl = append(fl, "interval")
+		}
+		if flags&SetTimeout != 0 {
+			fl = append(fl, "timeout")
+		}
+		sb.WriteString("\t\tflags " + strings.Join(fl, ",") + "\n")
+	}
+	if s.Timeout != 0 {
+		sb.WriteString("\t\ttimeout " + s.Timeout.String() + "\n")
+	}
+	if s.Comment != "" {
+		sb.WriteString("\t\tcomment \"" + s.Comment + "\"\n")
+	}
+	elems := s.Elements(now)
+	if len(elems) > 0 {
+		sb.WriteString("\t\telements = { ")
+		count := 0
+		for i, e := range elems {
+			if i > 0 {
+				if len(s.Key) > 1 {
+					sb.WriteString(",\n\t\t\t     ")
+				} else {
+					sb.WriteString(elemDelim(s.Key[0], &count))
+				}
+			}
+			e.write(sb, now)
+			count++
+		}
+		sb.WriteString(" }\n")
+	}
+	sb.WriteString("\t}\n")
+}
+
+func itoa(v int) string {
+	var b [20]byte
+	i := len(b)
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
