@@ -38,9 +38,11 @@ type Options struct {
 	BatchSize int
 	// Deliver receives the packets that passed INPUT, in batches, on the
 	// goroutine that processed them. The packets are the engine's and are
-	// reused after Deliver returns: copy what you keep. With no Deliver,
-	// such packets are dropped and counted as DropNoLocal, except ICMP echo
-	// requests, which the engine answers itself.
+	// reused after Deliver returns: copy what you keep. Deliver must not
+	// call Inject. With a host port (PortConfig.Host) they go there
+	// instead; with neither, they are dropped and counted as DropNoLocal.
+	// ICMP echo requests and neighbor discovery are answered by the engine
+	// itself either way.
 	Deliver func(pkts []*packet.Packet)
 	// NoEcho stops the engine from answering ICMP and ICMPv6 echo requests
 	// to its addresses; they go to Deliver like other local packets.
@@ -59,6 +61,12 @@ type PortConfig struct {
 	// makes a local route for the address and an on-link route for the
 	// prefix, as `ip addr add` does.
 	Addrs []netip.Prefix
+	// Host makes the port the way to the host's own stack (a TUN device
+	// that carries the engine's addresses in the host kernel): packets that
+	// pass INPUT are written to it, and packets read from it are the host's
+	// and enter OUTPUT. At most one port is the host port; it takes no
+	// addresses and no routes of its own.
+	Host bool
 }
 
 // iface is one interface of the engine: a port, or the loopback.
@@ -72,6 +80,7 @@ type iface struct {
 	txLock  []sync.Mutex // one per TX queue
 	addrs   atomic.Pointer[[]netip.Prefix]
 	running atomic.Bool
+	host    bool // the port to the host's stack
 }
 
 // Engine is the packet pipeline. Configure it, then Run it.
@@ -85,6 +94,7 @@ type Engine struct {
 	neighs  neighState
 	queues  atomic.Pointer[map[uint16]QueueHandler]
 	ifs     []*iface // by index; 0 is unused, LoopbackIndex is lo
+	host    *iface   // the host port, or nil
 	cfgMu   sync.Mutex
 	running atomic.Bool
 	ctr     counters
@@ -163,6 +173,18 @@ func (e *Engine) AddPort(p Port, cfg PortConfig) (uint32, error) {
 		txLock: make([]sync.Mutex, nq),
 	}
 	ifc.addrs.Store(&[]netip.Prefix{})
+	if cfg.Host {
+		if e.host != nil {
+			e.cfgMu.Unlock()
+			return 0, fmt.Errorf("engine: %q: there is a host port already (%q)", p.Name(), e.host.name)
+		}
+		if len(cfg.Addrs) > 0 || p.Link() != packet.LinkRaw {
+			e.cfgMu.Unlock()
+			return 0, fmt.Errorf("engine: host port %q must be a raw IP port without addresses", p.Name())
+		}
+		ifc.host = true
+		e.host = ifc
+	}
 	e.ifs = append(e.ifs, ifc)
 	e.cfgMu.Unlock()
 	for _, a := range cfg.Addrs {

@@ -778,3 +778,105 @@ func TestRunForwardsWithWorkersAndStopsWithTheContext(t *testing.T) {
 		t.Fatalf("forwarded %d of %d", got, n)
 	}
 }
+
+func TestHostPortCarriesLocalTrafficThroughInputAndOutput(t *testing.T) {
+	e := New(Options{})
+	lanE, lanT := memio.Pair("lan0", "lan-peer", memio.Options{PollInterval: time.Millisecond})
+	hostE, hostT := memio.Pair("nfgo0", "host", memio.Options{PollInterval: time.Millisecond})
+	lanIdx, _ := e.AddPort(lanE, PortConfig{Addrs: []netip.Prefix{lanAddr}})
+	hostIdx, err := e.AddPort(hostE, PortConfig{Host: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := memio.Pair("nfgo1", "host1", memio.Options{})
+	if _, err := e.AddPort(other, PortConfig{Host: true}); err == nil {
+		t.Fatal("a second host port was accepted")
+	}
+	var way []string
+	for _, h := range []hooks.Hook{hooks.Prerouting, hooks.Input, hooks.Forward, hooks.Output, hooks.Postrouting} {
+		h := h
+		e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(p *packet.Packet) hooks.Verdict {
+			way = append(way, fmt.Sprintf("%s in=%s out=%s", h, e.IfName(p.InIf), e.IfName(p.OutIf)))
+			return hooks.Accept
+		}})
+	}
+	wLan := newWorker(e, 1, e.ifs[lanIdx], 0)
+	wHost := newWorker(e, 2, e.ifs[hostIdx], 0)
+	step := func(w *worker) {
+		if n, _ := w.ifc.port.ReadBatch(0, w.rx[:]); n > 0 {
+			w.process(w.rx[:n])
+		}
+	}
+	// A client connects to ssh on the router: it reaches the host.
+	lanT.Send(0, pktbuild.TCP4(netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(lanAddr.Addr(), 22), packet.TCPFlagSYN, 1, 0, nil))
+	step(wLan)
+	got := hostT.Recv(0, 10)
+	if len(got) != 1 || parse(t, got[0]).DstPort != 22 {
+		t.Fatalf("host got %d packets", len(got))
+	}
+	// The host answers: the reply enters OUTPUT as a local packet.
+	hostT.Send(0, pktbuild.TCP4(netip.AddrPortFrom(lanAddr.Addr(), 22), netip.AddrPortFrom(client, 40000), packet.TCPFlagSYN|packet.TCPFlagACK, 7, 2, nil))
+	step(wHost)
+	if out := lanT.Recv(0, 10); len(out) != 1 || parse(t, out[0]).SrcPort != 22 {
+		t.Fatalf("client got %d packets", len(out))
+	}
+	want := []string{"prerouting in=lan0 out=", "input in=lan0 out=", "output in= out=lan0", "postrouting in= out=lan0"}
+	if !slices.Equal(way, want) {
+		t.Fatalf("way\n got %v\nwant %v", way, want)
+	}
+	// Pings are still answered by the engine, not passed to the host.
+	lanT.Send(0, pktbuild.ICMP4Echo(client, lanAddr.Addr(), 1, 1, false))
+	step(wLan)
+	if n := len(hostT.Recv(0, 10)); n != 0 {
+		t.Fatalf("host got %d echo requests", n)
+	}
+	if out := lanT.Recv(0, 10); len(out) != 1 {
+		t.Fatal("no echo reply")
+	}
+}
+
+func TestHookCanRejectWithTCPResetOrICMP(t *testing.T) {
+	r := newRig(t, Options{})
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyInet, Hook: hooks.Forward, Func: func(p *packet.Packet) hooks.Verdict {
+		switch p.DstPort {
+		case 23:
+			p.Reject = packet.RejectTCPReset
+		case 69:
+			p.Reject, p.RejectCode = packet.RejectICMPx, icmpxAdminProhibited
+		}
+		return hooks.Drop
+	}})
+	syn := pktbuild.TCP4(netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 23), packet.TCPFlagSYN, 1000, 0, nil)
+	ack := pktbuild.TCP4(netip.AddrPortFrom(client, 40001), netip.AddrPortFrom(server, 23), packet.TCPFlagACK, 1000, 5555, []byte("abc"))
+	tftp6 := pktbuild.UDP6(netip.AddrPortFrom(client6, 5000), netip.AddrPortFrom(server6, 69), nil)
+	r.lan.Send(0, syn, ack, tftp6)
+	r.step()
+	out := r.recv(r.lan)
+	if len(out) != 3 {
+		t.Fatalf("%d replies, want 3", len(out))
+	}
+	for _, b := range out {
+		p := parse(t, b)
+		if !p.VerifyChecksums() {
+			t.Fatal("bad checksum")
+		}
+		switch {
+		case p.Proto == packet.ProtoTCP && p.DstPort == 40000:
+			tc := p.TCP()
+			if p.Src() != server || tc.Flags() != packet.TCPFlagRST|packet.TCPFlagACK || tc.Seq() != 0 || tc.Ack() != 1001 {
+				t.Fatalf("reset to a SYN: flags %#x seq %d ack %d", tc.Flags(), tc.Seq(), tc.Ack())
+			}
+		case p.Proto == packet.ProtoTCP && p.DstPort == 40001:
+			tc := p.TCP()
+			if tc.Flags() != packet.TCPFlagRST || tc.Seq() != 5555 {
+				t.Fatalf("reset to an ACK: flags %#x seq %d", tc.Flags(), tc.Seq())
+			}
+		case p.Proto == packet.ProtoICMPv6:
+			if p.ICMPType != packet.ICMPv6DestUnreachable || p.ICMPCode != packet.ICMPv6AdminProhibited {
+				t.Fatalf("icmpv6 %d/%d", p.ICMPType, p.ICMPCode)
+			}
+		default:
+			t.Fatalf("unexpected reply %v", p.Proto)
+		}
+	}
+}

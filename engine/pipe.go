@@ -170,6 +170,9 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 			pp.drop(DropRepeatLoop)
 			return false
 		default:
+			if p.Reject != packet.RejectNone {
+				pp.reject(p)
+			}
 			pp.drop(DropHook)
 			return false
 		}
@@ -230,6 +233,14 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 	}
 	pkts = pkts[:kept]
 	if len(pkts) == 0 {
+		return
+	}
+	if h := pp.e.host; h != nil {
+		pp.e.ctr.delivered.Add(uint64(len(pkts)))
+		for _, p := range pkts {
+			p.OutIf = h.index
+			pp.transmit(p)
+		}
 		return
 	}
 	if pp.e.opts.Deliver == nil {

@@ -3,14 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
-
-var netipZero netip.Addr
 
 // ErrReinjected is returned by a second Reinject of the same packet.
 var ErrReinjected = errors.New("engine: packet already re-injected")

@@ -66,9 +66,8 @@ func (w *worker) process(pkts []*packet.Packet) {
 		frame := p.Frame
 		bytes += uint64(len(frame))
 		reason := p.Parse(w.ifc.link)
-		p.InIf, p.OutIf, p.Queue = w.ifc.index, 0, uint16(w.q)
-		p.Hook, p.Mark, p.CT, p.CTInfo, p.Zone, p.Flags = 0, 0, 0, 0, 0, 0
-		p.NextHop = netipZero
+		p.ResetMeta()
+		p.InIf, p.Queue = w.ifc.index, uint16(w.q)
 		if reason != packet.ReasonNone && reason != packet.ReasonUnsupportedEtherType {
 			e.ctr.malformed[reason].Add(1)
 			pp.drop(DropMalformed)
@@ -85,6 +84,16 @@ func (w *worker) process(pkts []*packet.Packet) {
 	}
 	e.ctr.rxPackets.Add(uint64(len(pkts)))
 	e.ctr.rxBytes.Add(bytes)
+	if w.ifc.host {
+		// The host's own packets: they were sent, not received.
+		for _, p := range all {
+			p.InIf = 0
+			p.Flags |= packet.FlagLocalOut
+		}
+		pp.output(all)
+		pp.end()
+		return
+	}
 	if ingress.Len() > 0 {
 		all = pp.ingress(ingress, all)
 	}
