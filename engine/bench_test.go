@@ -26,7 +26,7 @@ func newForwardRig(tb testing.TB, batch int) *forwardRig {
 	wanE, wanT := memio.Pair("wan0", "wan-peer", memio.Options{PollInterval: time.Millisecond})
 	lanIdx, _ := e.AddPort(lanE, PortConfig{Addrs: []netip.Prefix{lanAddr}})
 	e.AddPort(wanE, PortConfig{Addrs: []netip.Prefix{wanAddr}})
-	noop := func(*packet.Packet) hooks.Verdict { return hooks.Accept }
+	noop := func(_ *packet.Packet, _ *hooks.State) hooks.Verdict { return hooks.Accept }
 	for h := hooks.Prerouting; h < hooks.NumInetHooks; h++ {
 		if err := e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: noop}); err != nil {
 			tb.Fatal(err)

@@ -70,7 +70,7 @@ func newRig(t *testing.T, opts Options) *rig {
 
 // record registers a callback that logs "hook/name" and answers v.
 func (r *rig) record(fam packet.Family, h hooks.Hook, prio hooks.Priority, name string, v hooks.Verdict) *hooks.Ops {
-	ops := &hooks.Ops{Name: name, Family: fam, Hook: h, Priority: prio, Func: func(p *packet.Packet) hooks.Verdict {
+	ops := &hooks.Ops{Name: name, Family: fam, Hook: h, Priority: prio, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		r.calls = append(r.calls, h.String()+"/"+name)
 		return v
 	}}
@@ -175,7 +175,7 @@ func TestLocallyGeneratedPacketWalksOutputAndPostrouting(t *testing.T) {
 		r.record(packet.FamilyIPv4, h, hooks.PriorityConntrackConfirm, "confirm", hooks.Accept)
 	}
 	var outIf uint32
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Output, Priority: -1, Func: func(p *packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Output, Priority: -1, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		outIf = p.OutIf
 		return hooks.Accept
 	}})
@@ -199,7 +199,7 @@ func TestPacketToOwnAddressLoopsBackThroughLo(t *testing.T) {
 	var inIf []string
 	for _, h := range []hooks.Hook{hooks.Prerouting, hooks.Input, hooks.Forward, hooks.Output, hooks.Postrouting} {
 		h := h
-		r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(p *packet.Packet) hooks.Verdict {
+		r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 			inIf = append(inIf, fmt.Sprintf("%s in=%s out=%s", h, r.e.IfName(p.InIf), r.e.IfName(p.OutIf)))
 			return hooks.Accept
 		}})
@@ -234,7 +234,7 @@ func TestDropEndsTheWayAndIsCounted(t *testing.T) {
 func TestStolenPacketBelongsToTheCallback(t *testing.T) {
 	r := newRig(t, Options{})
 	var kept *packet.Packet
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Prerouting, Func: func(p *packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Prerouting, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		if p.SrcPort == 1 {
 			kept = p
 			return hooks.Stolen
@@ -290,7 +290,7 @@ func TestQueuedPacketIsReinjectedAfterTheQueueingEntry(t *testing.T) {
 			r := newRig(t, Options{})
 			r.record(packet.FamilyIPv4, hooks.Forward, -1, "before", hooks.Accept)
 			queued := 0
-			r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Forward, Func: func(p *packet.Packet) hooks.Verdict {
+			r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Forward, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 				r.calls = append(r.calls, "forward/queue")
 				queued++
 				if queued == 1 {
@@ -334,7 +334,7 @@ func TestQueuedPacketIsReinjectedAfterTheQueueingEntry(t *testing.T) {
 func TestRepeatLoopIsCutOffAndCounted(t *testing.T) {
 	r := newRig(t, Options{})
 	n := 0
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Prerouting, Func: func(*packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Prerouting, Func: func(_ *packet.Packet, _ *hooks.State) hooks.Verdict {
 		n++
 		return hooks.Repeat
 	}})
@@ -449,7 +449,7 @@ func TestICMPErrorsAreRateLimited(t *testing.T) {
 func TestEchoRequestsToOurAddressesAreAnswered(t *testing.T) {
 	r := newRig(t, Options{})
 	var outputSaw int
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyInet, Hook: hooks.Output, Func: func(p *packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyInet, Hook: hooks.Output, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		outputSaw++
 		return hooks.Accept
 	}})
@@ -504,7 +504,7 @@ func TestRoutesPickTheLongestPrefixAndGateway(t *testing.T) {
 		t.Fatal("a route over a local address was accepted")
 	}
 	var hop netip.Addr
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Postrouting, Func: func(p *packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: hooks.Postrouting, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		if p.Dst() == netip.MustParseAddr("203.0.113.5") {
 			hop = p.NextHop
 		}
@@ -795,7 +795,7 @@ func TestHostPortCarriesLocalTrafficThroughInputAndOutput(t *testing.T) {
 	var way []string
 	for _, h := range []hooks.Hook{hooks.Prerouting, hooks.Input, hooks.Forward, hooks.Output, hooks.Postrouting} {
 		h := h
-		e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(p *packet.Packet) hooks.Verdict {
+		e.Hooks().Register(&hooks.Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 			way = append(way, fmt.Sprintf("%s in=%s out=%s", h, e.IfName(p.InIf), e.IfName(p.OutIf)))
 			return hooks.Accept
 		}})
@@ -837,7 +837,7 @@ func TestHostPortCarriesLocalTrafficThroughInputAndOutput(t *testing.T) {
 
 func TestHookCanRejectWithTCPResetOrICMP(t *testing.T) {
 	r := newRig(t, Options{})
-	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyInet, Hook: hooks.Forward, Func: func(p *packet.Packet) hooks.Verdict {
+	r.e.Hooks().Register(&hooks.Ops{Family: packet.FamilyInet, Hook: hooks.Forward, Func: func(p *packet.Packet, _ *hooks.State) hooks.Verdict {
 		switch p.DstPort {
 		case 23:
 			p.Reject = packet.RejectTCPReset

@@ -42,6 +42,7 @@ const maxGenerated = 2 * hooks.MaxBatch
 
 func newPipe(e *Engine, id int) *pipe {
 	pp := &pipe{e: e, id: id}
+	pp.run.Worker = id
 	pp.icmp.init(e.opts.ICMPRate, e.opts.ICMPBurst)
 	return pp
 }
@@ -162,7 +163,7 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 				return false
 			}
 			// Bypass: go on with the next entry, as nf_queue returning 1.
-			o = hooks.RunFrom(l, h, p, int(o.Entry)+1)
+			o = hooks.RunFrom(l, h, p, int(o.Entry)+1, pp.id)
 			if o.Verdict == hooks.Accept {
 				return true
 			}

@@ -97,9 +97,9 @@ func (e *Engine) doReinject(q *QueuedPacket) {
 	var o hooks.Outcome
 	switch {
 	case q.verdict.Kind() == hooks.Accept:
-		o = hooks.RunFrom(q.list, q.Hook, p, q.entry+1)
+		o = hooks.RunFrom(q.list, q.Hook, p, q.entry+1, pp.id)
 	case q.verdict.Kind() == hooks.Repeat:
-		o = hooks.RunFrom(q.list, q.Hook, p, q.entry)
+		o = hooks.RunFrom(q.list, q.Hook, p, q.entry, pp.id)
 	case q.verdict.Kind() == hooks.Stolen:
 		return
 	case q.verdict.IsQueue():

@@ -13,7 +13,7 @@ import (
 type trace struct{ calls []string }
 
 func (t *trace) fn(name string, v Verdict) Func {
-	return func(p *packet.Packet) Verdict {
+	return func(p *packet.Packet, _ *State) Verdict {
 		t.calls = append(t.calls, name)
 		return v
 	}
@@ -105,7 +105,7 @@ func TestVerdictsStopTheWalkAndNameTheEntry(t *testing.T) {
 			}
 			// The single-packet walk agrees with the batch walk.
 			tr.calls = nil
-			o := RunFrom(r.List(packet.FamilyIPv4, Prerouting), Prerouting, p[0], 0)
+			o := RunFrom(r.List(packet.FamilyIPv4, Prerouting), Prerouting, p[0], 0, 0)
 			if o != out[0] || !slices.Equal(tr.calls, tc.calls) {
 				t.Fatalf("RunFrom %+v %v, batch %+v %v", o, tr.calls, out[0], tc.calls)
 			}
@@ -116,7 +116,7 @@ func TestVerdictsStopTheWalkAndNameTheEntry(t *testing.T) {
 func TestRepeatCallsTheSameEntryAgainUntilItDecides(t *testing.T) {
 	r := NewRegistry()
 	n := 0
-	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Func: func(*packet.Packet) Verdict {
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Func: func(_ *packet.Packet, _ *State) Verdict {
 		n++
 		if n < 3 {
 			return Repeat
@@ -134,9 +134,9 @@ func TestRepeatCallsTheSameEntryAgainUntilItDecides(t *testing.T) {
 func TestARepeatLoopIsCutOffAndDropped(t *testing.T) {
 	r := NewRegistry()
 	n := 0
-	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Func: func(*packet.Packet) Verdict { n++; return Repeat }})
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Func: func(_ *packet.Packet, _ *State) Verdict { n++; return Repeat }})
 	var later bool
-	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Priority: 1, Func: func(*packet.Packet) Verdict { later = true; return Accept }})
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Output, Priority: 1, Func: func(_ *packet.Packet, _ *State) Verdict { later = true; return Accept }})
 	var run Runner
 	out := make([]Outcome, 1)
 	run.Run(r.List(packet.FamilyIPv4, Output), Output, pkts(1, packet.FamilyIPv4), out)
@@ -147,7 +147,7 @@ func TestARepeatLoopIsCutOffAndDropped(t *testing.T) {
 		t.Fatalf("called %d times (want %d), later entry ran: %v", n, MaxRepeat+1, later)
 	}
 	n = 0
-	o := RunFrom(r.List(packet.FamilyIPv4, Output), Output, pkts(1, packet.FamilyIPv4)[0], 0)
+	o := RunFrom(r.List(packet.FamilyIPv4, Output), Output, pkts(1, packet.FamilyIPv4)[0], 0, 0)
 	if o.Verdict != Drop || !o.RepeatCut || n != MaxRepeat+1 {
 		t.Fatalf("RunFrom %+v after %d calls", o, n)
 	}
@@ -155,14 +155,14 @@ func TestARepeatLoopIsCutOffAndDropped(t *testing.T) {
 
 func TestBatchEntriesSeeOnlyLivePackets(t *testing.T) {
 	r := NewRegistry()
-	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Forward, Priority: -1, Func: func(p *packet.Packet) Verdict {
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Forward, Priority: -1, Func: func(p *packet.Packet, _ *State) Verdict {
 		if p.Mark%2 == 1 {
 			return Drop
 		}
 		return Accept
 	}})
 	var seen []uint32
-	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Forward, Batch: func(ps []*packet.Packet, v []Verdict) {
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Forward, Batch: func(ps []*packet.Packet, v []Verdict, _ *State) {
 		for i, p := range ps {
 			seen = append(seen, p.Mark)
 			if p.Mark == 4 {
@@ -209,7 +209,7 @@ func TestIngressListsArePerInterfaceAndInetSkipsNonIP(t *testing.T) {
 
 func TestRegisterAndUnregisterErrors(t *testing.T) {
 	r := NewRegistry()
-	ops := &Ops{Family: packet.FamilyIPv4, Hook: Input, Func: func(*packet.Packet) Verdict { return Accept }}
+	ops := &Ops{Family: packet.FamilyIPv4, Hook: Input, Func: func(_ *packet.Packet, _ *State) Verdict { return Accept }}
 	if err := r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Input}); !errors.Is(err, ErrNoFunc) {
 		t.Fatalf("no func: %v", err)
 	}
@@ -242,7 +242,7 @@ func TestRegisterAndUnregisterErrors(t *testing.T) {
 func TestRegistrationWhilePacketsFlowNeverTearsAList(t *testing.T) {
 	r := NewRegistry()
 	var calls atomic.Int64
-	a := &Ops{Family: packet.FamilyIPv4, Hook: Forward, Func: func(p *packet.Packet) Verdict { p.Mark++; return Accept }}
+	a := &Ops{Family: packet.FamilyIPv4, Hook: Forward, Func: func(p *packet.Packet, _ *State) Verdict { p.Mark++; return Accept }}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -297,7 +297,7 @@ func TestVerdictEncoding(t *testing.T) {
 func TestRunAllocatesNothing(t *testing.T) {
 	r := NewRegistry()
 	for h := Prerouting; h < NumInetHooks; h++ {
-		r.Register(&Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(*packet.Packet) Verdict { return Accept }})
+		r.Register(&Ops{Family: packet.FamilyIPv4, Hook: h, Func: func(_ *packet.Packet, _ *State) Verdict { return Accept }})
 	}
 	ps := pkts(64, packet.FamilyIPv4)
 	out := make([]Outcome, 64)
@@ -309,5 +309,24 @@ func TestRunAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocs per batch", allocs)
+	}
+}
+
+func TestCallbacksSeeTheirHookAndWorker(t *testing.T) {
+	r := NewRegistry()
+	var got []State
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Postrouting, Func: func(_ *packet.Packet, s *State) Verdict {
+		got = append(got, *s)
+		return Accept
+	}})
+	r.Register(&Ops{Family: packet.FamilyIPv4, Hook: Postrouting, Priority: 1, Batch: func(ps []*packet.Packet, _ []Verdict, s *State) {
+		got = append(got, *s)
+	}})
+	run := Runner{Worker: 7}
+	run.Run(r.List(packet.FamilyIPv4, Postrouting), Postrouting, pkts(1, packet.FamilyIPv4), make([]Outcome, 1))
+	RunFrom(r.List(packet.FamilyIPv4, Postrouting), Postrouting, pkts(1, packet.FamilyIPv4)[0], 0, 3)
+	want := []State{{Postrouting, 7}, {Postrouting, 7}, {Postrouting, 3}, {Postrouting, 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
 	}
 }

@@ -19,13 +19,25 @@ var (
 	ErrRegistered    = errors.New("hooks: ops already registered")
 )
 
-// Func is a per-packet callback. The packet's Hook field tells where it runs.
-type Func func(p *packet.Packet) Verdict
+// State is what a callback knows of the walk that calls it, as the
+// kernel's nf_hook_state. The packet itself carries its family and
+// interfaces.
+type State struct {
+	Hook Hook
+	// Worker is the index of the engine worker running the walk, for
+	// callbacks that keep per-worker state (0 is the engine's path for
+	// injected and re-injected packets). Workers run concurrently; one
+	// worker runs one walk at a time.
+	Worker int
+}
+
+// Func is a per-packet callback.
+type Func func(p *packet.Packet, s *State) Verdict
 
 // BatchFunc is a callback that sees every live packet of a batch in one call
 // and writes one verdict per packet, so it can hash or probe the whole batch
 // before any of it waits on memory.
-type BatchFunc func(pkts []*packet.Packet, verdicts []Verdict)
+type BatchFunc func(pkts []*packet.Packet, verdicts []Verdict, s *State)
 
 // Ops describes one callback on one hook, as the kernel's nf_hook_ops.
 type Ops struct {

@@ -27,6 +27,10 @@ type Outcome struct {
 // Runner walks batches through lists. It holds scratch space so that a walk
 // allocates nothing; a worker owns one and uses it from one goroutine.
 type Runner struct {
+	// Worker is passed to callbacks in State.Worker.
+	Worker int
+
+	st    State
 	live  [MaxBatch]uint8 // indexes into the batch of the packets still going on
 	sub   [MaxBatch]*packet.Packet
 	subV  [MaxBatch]Verdict
@@ -39,6 +43,7 @@ type Runner struct {
 // packet the callbacks run in the list's order.
 func (r *Runner) Run(l *List, h Hook, pkts []*packet.Packet, out []Outcome) {
 	n := len(pkts)
+	r.st = State{Hook: h, Worker: r.Worker}
 	for i, p := range pkts {
 		p.Hook = uint8(h)
 		out[i] = Outcome{Verdict: Accept}
@@ -70,12 +75,12 @@ func (r *Runner) runEach(ops *Ops, e int, pkts []*packet.Packet, out []Outcome) 
 			kept++
 			continue
 		}
-		v := ops.Func(p)
+		v := ops.Func(p, &r.st)
 		for rep := 0; v.Kind() == Repeat; rep++ {
 			if rep == MaxRepeat {
 				break
 			}
-			v = ops.Func(p)
+			v = ops.Func(p, &r.st)
 		}
 		if settle(v, e, &out[i]) {
 			r.live[kept] = i
@@ -93,7 +98,7 @@ func (r *Runner) runBatch(ops *Ops, e int, pkts []*packet.Packet, out []Outcome)
 		r.subV[m] = Accept
 		m++
 	}
-	ops.Batch(r.sub[:m], r.subV[:m])
+	ops.Batch(r.sub[:m], r.subV[:m], &r.st)
 	kept := 0
 	for k := 0; k < r.nlive; k++ {
 		i := r.live[k]
@@ -102,7 +107,7 @@ func (r *Runner) runBatch(ops *Ops, e int, pkts []*packet.Packet, out []Outcome)
 			if rep == MaxRepeat {
 				break
 			}
-			ops.Batch(r.sub[k:k+1], r.subV[k:k+1])
+			ops.Batch(r.sub[k:k+1], r.subV[k:k+1], &r.st)
 			v = r.subV[k]
 		}
 		if settle(v, e, &out[i]) {
@@ -133,10 +138,12 @@ func settle(v Verdict, e int, o *Outcome) bool {
 	return false
 }
 
-// RunFrom walks one packet through l starting at entry from. It is the path
-// of a packet re-injected from a queue and of single packets outside a batch.
-func RunFrom(l *List, h Hook, p *packet.Packet, from int) Outcome {
+// RunFrom walks one packet through l starting at entry from, for worker.
+// It is the path of a packet re-injected from a queue and of single packets
+// outside a batch.
+func RunFrom(l *List, h Hook, p *packet.Packet, from int, worker int) Outcome {
 	p.Hook = uint8(h)
+	st := State{Hook: h, Worker: worker}
 	var one [1]*packet.Packet
 	var v1 [1]Verdict
 	for e := from; e < l.Len(); e++ {
@@ -148,10 +155,10 @@ func RunFrom(l *List, h Hook, p *packet.Packet, from int) Outcome {
 		for rep := 0; rep <= MaxRepeat; rep++ {
 			if ops.Batch != nil {
 				one[0], v1[0] = p, Accept
-				ops.Batch(one[:], v1[:])
+				ops.Batch(one[:], v1[:], &st)
 				v = v1[0]
 			} else {
-				v = ops.Func(p)
+				v = ops.Func(p, &st)
 			}
 			if v.Kind() != Repeat {
 				break
