@@ -1,0 +1,5 @@
+//go:build !linux
+
+package conntrack
+
+func adviseHuge([]entry, []bucket) {}

@@ -1,0 +1,575 @@
+package conntrack
+
+import (
+	"math/bits"
+
+	"github.com/nfgo/nfgo/packet"
+)
+
+// batchMax is how many packets Track hashes and probes together.
+const batchMax = 64
+
+// A Worker is one engine worker's handle on the table: its statistics, its
+// cache of free slots, its unconfirmed entries and scratch space for batch
+// hashing. It is not safe for concurrent use; make one per worker.
+type Worker struct {
+	t        *Table
+	r        *reader
+	cache    []uint32  // free slots, private
+	pend     []pending // unconfirmed entries carried by packets in flight
+	st       [nStats]uint64
+	pub      *[nStats]atomicCounter
+	quiesces int
+	now      int64
+	sink     uint64
+
+	keys  [batchMax]Tuple
+	hs    [batchMax]uint64
+	kinds [batchMax]kind
+	cand  [batchMax]uint32 // slot<<1 | dir of a candidate entry
+	seg   tcpSeg
+
+	loans []loan   // reassembly buffers lent to packets until Quiesce
+	bufs  [][]byte // free reassembly buffers
+}
+
+// pending is an unconfirmed entry and how many packets carry it.
+type pending struct {
+	slot uint32
+	refs uint32
+	h    uint64 // hash of the original tuple
+	h1   uint64 // hash of the reply tuple
+}
+
+// NewWorker makes a worker handle.
+func (t *Table) NewWorker() *Worker {
+	w := &Worker{t: t, r: new(reader), cache: make([]uint32, 0, 64), pend: make([]pending, 0, 2*batchMax)}
+	w.pub = new([nStats]atomicCounter)
+	t.addReader(w.r)
+	t.mu.Lock()
+	t.workers = append(t.workers, w)
+	t.mu.Unlock()
+	return w
+}
+
+// Close releases the worker: its unconfirmed entries and cached slots go
+// back, its statistics stay in the table's.
+func (w *Worker) Close() {
+	w.Idle()
+	t := w.t
+	t.returnSlots(w.cache)
+	w.cache = w.cache[:0]
+	t.removeReader(w.r)
+	t.mu.Lock()
+	for i, x := range t.workers {
+		if x == w {
+			t.workers = append(t.workers[:i], t.workers[i+1:]...)
+			break
+		}
+	}
+	for i := range w.pub {
+		t.retired[i].Add(w.pub[i].Load())
+	}
+	t.mu.Unlock()
+}
+
+// Quiesce tells the table that no packet of this worker refers to an entry
+// any more: the engine calls it after each batch, once every packet has its
+// verdict. Until then, the slots the batch's packets carry in p.CT are not
+// reused (see reclaim.go). Unconfirmed entries still pending are abandoned,
+// and reassembly buffers lent to packets (Defrag) are taken back.
+//
+// Quiesce is cheap: it writes to shared memory only when the table's epoch
+// has moved, and publishes the worker's statistics every statsEvery calls.
+// A worker that stops calling it holds back the reuse of deleted entries'
+// slots, so a worker about to block (an empty queue) calls Idle instead.
+func (w *Worker) Quiesce() {
+	for len(w.pend) > 0 {
+		w.release(len(w.pend) - 1)
+	}
+	w.t.quiesce(w.r)
+	if len(w.loans) > 0 {
+		w.repay()
+	}
+	if w.quiesces++; w.quiesces >= statsEvery {
+		w.flushStats()
+	}
+}
+
+// statsEvery is how many batches a worker's statistics may lag behind.
+const statsEvery = 64
+
+// Idle is Quiesce for a worker that is about to wait for packets: it also
+// takes the worker out of the grace-period accounting until its next Track,
+// and publishes its statistics at once.
+func (w *Worker) Idle() {
+	w.Quiesce()
+	leave(w.r)
+	w.flushStats()
+}
+
+// Track runs where the kernel's nf_conntrack_in runs (PREROUTING and
+// OUTPUT, priority -200). For each packet it finds or creates (unconfirmed)
+// the entry, runs the protocol tracker and sets p.CT and p.CTInfo. It hashes
+// the whole batch first and probes it next, so that memory latency overlaps.
+//
+// drop[i] is set for a packet the kernel would drop: a new connection when
+// the table is full and nothing can be early-dropped. It is not cleared for
+// the others. INVALID packets are not dropped: p.CT is 0 and p.CTInfo
+// InfoNone, the rules decide. Packets with packet.FlagNoTrack get
+// InfoUntracked.
+func (w *Worker) Track(pkts []*packet.Packet, drop []bool) {
+	t := w.t
+	w.now = t.clock()
+	t.enter(w.r)
+	for off := 0; off < len(pkts); off += batchMax {
+		n := min(batchMax, len(pkts)-off)
+		w.trackBatch(pkts[off:off+n], drop[off:off+n])
+	}
+}
+
+func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
+	t := w.t
+	buckets, mask := t.idx.buckets, t.idx.mask
+	var sink uint64
+	// Tuples and hashes first, then three short loops of loads only: the
+	// home buckets, then the candidate entries. Each loop issues its loads
+	// back to back with nothing between them, so the out-of-order core keeps
+	// many cache misses in flight instead of two or three.
+	for i, p := range pkts {
+		k := classify(p, &w.keys[i])
+		if k == kRelated && !relatedKey(p, &w.keys[i]) {
+			k = kInvalid
+		}
+		w.kinds[i] = k
+		if k == kNormal || k == kRelated {
+			w.hs[i] = t.h.hash(&w.keys[i])
+		} else {
+			w.hs[i] = 0 // a harmless bucket to touch
+		}
+	}
+	if len(pkts) >= 4 {
+		for i := range pkts {
+			sink += buckets[w.hs[i]&mask].ovf.Load()
+		}
+		for i := range pkts {
+			if k := w.kinds[i]; k != kNormal && k != kRelated {
+				continue
+			}
+			h := w.hs[i]
+			bk := &buckets[h&mask]
+			if m := bk.match(h >> 32); m != 0 {
+				w.cand[i] = uint32(bk.w[bits.TrailingZeros32(m)].Load())
+			}
+		}
+		fresh := len(w.cache)
+		for i := range pkts {
+			if c := w.cand[i]; c != 0 {
+				e := &t.slab[c>>1]
+				sink += uint64(e.status.Load()) + uint64(e.tuple(Dir(c&1)).SrcPort)
+			} else if w.kinds[i] == kNormal && fresh > 0 {
+				// Probably a new connection: load the three lines of the
+				// slot it will get, so that create writes to cache.
+				fresh--
+				e := &t.slab[w.cache[fresh]]
+				sink += uint64(e.status.Load()) + uint64(e.tuple1.SrcPort) + uint64(e.proto.tcp.state)
+			}
+		}
+	}
+	w.sink += sink
+	for i, p := range pkts {
+		// A candidate is good for this batch only: after Quiesce its slot
+		// may be reused.
+		c := w.cand[i]
+		w.cand[i] = 0
+		switch w.kinds[i] {
+		case kSkip:
+			if p.CT != 0 {
+				w.st[sIgnore]++
+			}
+		case kInvalid:
+			w.invalid(p)
+		case kUntracked:
+			p.CT, p.CTInfo = 0, uint8(InfoUntracked)
+		case kRelated:
+			slot, d, ok := t.find(&w.keys[i], w.hs[i], w.now)
+			if !ok {
+				w.st[sError]++ // an error about no known connection
+				w.invalid(p)
+				continue
+			}
+			w.st[sFound]++
+			p.CT, p.CTInfo = slot, uint8(InfoRelated)
+			if d == DirReply {
+				p.CTInfo = uint8(InfoRelatedReply)
+			}
+		case kNormal:
+			if !w.trackOne(p, &w.keys[i], w.hs[i], c) {
+				drop[i] = true
+			}
+		}
+	}
+}
+
+func (w *Worker) invalid(p *packet.Packet) {
+	p.CT, p.CTInfo = 0, uint8(InfoNone)
+	w.st[sInvalid]++
+}
+
+// trackOne tracks a packet with tuple key; false means drop it. cand is the
+// entry the batch's probe found under key's tag, if any, tried first.
+func (w *Worker) trackOne(p *packet.Packet, key *Tuple, h uint64, cand uint32) bool {
+	t := w.t
+	seg := &w.seg // reused: no zeroing per packet
+	if key.Proto == packet.ProtoTCP {
+		var ok bool
+		if *seg, ok = parseTCP(p.Frame[p.L4Off:p.L3End]); !ok {
+			w.invalid(p)
+			return true
+		}
+	}
+	for range 3 {
+		var slot uint32
+		var d Dir
+		found := false
+		if cand != 0 {
+			slot, d, found = t.check(cand, key, w.now)
+			cand = 0
+		}
+		if !found {
+			slot, d, found = t.find(key, h, w.now)
+		}
+		pi := -1
+		if found {
+			w.st[sFound]++
+		} else if pi = w.pendingFor(key, h); pi >= 0 {
+			w.pend[pi].refs++
+			slot, d = w.pend[pi].slot, DirOriginal
+		} else {
+			var ok bool
+			slot, ok = w.create(key, h, seg)
+			if slot == 0 {
+				if ok {
+					w.invalid(p) // cannot start a connection
+					return true
+				}
+				p.CT, p.CTInfo = 0, uint8(InfoNone)
+				w.st[sDrop]++
+				return false
+			}
+			pi = len(w.pend) - 1
+		}
+		e := &t.slab[slot]
+		switch w.update(p, slot, e, d, found, seg) {
+		case vRepeat:
+			t.kill(slot)
+			continue
+		case vInvalid:
+			if pi >= 0 {
+				w.release(pi)
+			}
+			w.invalid(p)
+			return true
+		}
+		p.CT = slot
+		if d == DirReply {
+			p.CTInfo = uint8(InfoEstablishedReply)
+			if Status(e.status.Load())&(StatusSeenReply|StatusDying) == 0 &&
+				Status(e.status.Or(uint32(StatusSeenReply)))&StatusSeenReply == 0 {
+				t.emit(EventUpdate, slot, e)
+			}
+		} else if Status(e.status.Load())&StatusSeenReply != 0 {
+			p.CTInfo = uint8(InfoEstablished)
+		} else {
+			p.CTInfo = uint8(InfoNew)
+		}
+		if t.opts.Accounting {
+			e.acct[d].packets.Add(1)
+			e.acct[d].bytes.Add(uint64(p.Len()))
+		}
+		return true
+	}
+	w.invalid(p)
+	return true
+}
+
+// refreshSlack: a timeout that would move the expiry later by less than this
+// is not written, to spare a store per packet (the clock is coarse anyway).
+const refreshSlack = 1 << 27 // ~134ms
+
+func refresh(e *entry, exp int64) {
+	if d := exp - e.loadExpires(); d < 0 || d > refreshSlack {
+		e.storeExpires(exp)
+	}
+}
+
+// update runs the protocol tracker on an entry and applies its result.
+func (w *Worker) update(p *packet.Packet, slot uint32, e *entry, d Dir, confirmed bool, seg *tcpSeg) verdict {
+	t := w.t
+	st := Status(e.status.Load())
+	if e.tuple0.Proto != packet.ProtoTCP {
+		v, timeout, assured := t.simplePacket(e, st, confirmed, w.now)
+		if v != vAccept {
+			return v
+		}
+		refresh(e, w.now+timeout)
+		if assured && Status(e.status.Or(uint32(StatusAssured)))&StatusAssured == 0 {
+			t.emit(EventUpdate, slot, e)
+		}
+		return vAccept
+	}
+	e.mu.lock()
+	r := t.tcpPacket(&e.proto.tcp, st, d, seg, e.loadExpires(), w.now)
+	e.mu.unlock()
+	switch r.v {
+	case vInvalid:
+		if r.expires != 0 {
+			e.storeExpires(r.expires)
+		}
+		return vInvalid
+	case vRepeat:
+		if !confirmed {
+			return vAccept
+		}
+		return vRepeat
+	}
+	if r.timeout != 0 {
+		refresh(e, w.now+r.timeout)
+	}
+	event := r.changed
+	if r.assured && Status(e.status.Or(uint32(StatusAssured)))&StatusAssured == 0 {
+		event = true
+	}
+	if r.kill {
+		if confirmed {
+			t.kill(slot)
+		} else {
+			e.status.Or(uint32(StatusDying))
+		}
+		return vAccept
+	}
+	if event && confirmed {
+		t.emit(EventUpdate, slot, e)
+	}
+	return vAccept
+}
+
+// create makes an unconfirmed entry for key. slot 0 with ok means the packet
+// cannot start a connection (INVALID); slot 0 without ok means no room.
+func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool) {
+	t := w.t
+	reply, inv := key.invert()
+	if !inv {
+		return 0, true
+	}
+	var st tcpState
+	if key.Proto == packet.ProtoTCP && !t.tcpNew(&st, seg) {
+		return 0, true
+	}
+	if t.count.Add(1) > t.max {
+		if !t.earlyDrop(h, w.now) {
+			t.count.Add(-1)
+			return 0, false
+		}
+		w.st[sEarlyDrop]++
+	}
+	slot = w.allocSlot()
+	if slot == 0 {
+		t.count.Add(-1)
+		return 0, false
+	}
+	e := &t.slab[slot]
+	t.gens[slot].Add(1)
+	e.tuple0, e.tuple1 = *key, reply
+	// Private until published: plain writes, and one atomic store last.
+	e.mark, e.nat, e.expires = 0, 0, w.now
+	e.proto = protoState{tcp: st}
+	if t.opts.Accounting {
+		for d := range e.acct {
+			e.acct[d].packets.Store(0)
+			e.acct[d].bytes.Store(0)
+		}
+	}
+	e.status.Store(uint32(statusAlloc))
+	// Confirm will probe the reply tuple's bucket: load it now.
+	h1 := t.h.hash(&reply)
+	w.sink += t.idx.buckets[h1&t.idx.mask].ovf.Load()
+	w.pend = append(w.pend, pending{slot: slot, refs: 1, h: h, h1: h1})
+	w.st[sNew]++
+	return slot, true
+}
+
+func (w *Worker) allocSlot() uint32 {
+	if len(w.cache) == 0 {
+		n := w.t.allocSlots(w.cache[:cap(w.cache)/2])
+		w.cache = w.cache[:n]
+		if n == 0 {
+			return 0
+		}
+	}
+	s := w.cache[len(w.cache)-1]
+	w.cache = w.cache[:len(w.cache)-1]
+	return s
+}
+
+// pendingFor finds an unconfirmed entry of this worker with original tuple
+// key: a second packet of a new connection in the same batch joins it.
+func (w *Worker) pendingFor(key *Tuple, h uint64) int {
+	for i := range w.pend {
+		if w.pend[i].h == h && w.t.slab[w.pend[i].slot].tuple0.equal(key) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (w *Worker) pendingSlot(slot uint32) int {
+	for i := range w.pend {
+		if w.pend[i].slot == slot {
+			return i
+		}
+	}
+	return -1
+}
+
+// release drops one packet's hold on pending entry i and frees the entry
+// when no packet holds it.
+func (w *Worker) release(i int) {
+	pd := &w.pend[i]
+	if pd.refs--; pd.refs > 0 {
+		return
+	}
+	t := w.t
+	t.slab[pd.slot].status.Store(0)
+	t.count.Add(-1)
+	if len(w.cache) < cap(w.cache) {
+		w.cache = append(w.cache, pd.slot)
+	} else {
+		t.returnSlots([]uint32{pd.slot})
+	}
+	w.dropPending(i)
+}
+
+func (w *Worker) dropPending(i int) {
+	w.pend[i] = w.pend[len(w.pend)-1]
+	w.pend = w.pend[:len(w.pend)-1]
+}
+
+// Confirm runs at the end of POSTROUTING and INPUT (priority MaxInt32,
+// nf_conntrack_confirm): it inserts the packet's unconfirmed entry into the
+// table. It returns false if the packet must be dropped: its tuple clashed
+// with an entry inserted meanwhile and the clash cannot be resolved
+// (insert_failed). A clash of a UDP, ICMP or generic entry with an identical
+// one is resolved by moving the packet to the existing entry (clash_resolve).
+func (w *Worker) Confirm(p *packet.Packet) bool {
+	slot := p.CT
+	if slot == 0 {
+		return true
+	}
+	t := w.t
+	e := &t.slab[slot]
+	st := Status(e.status.Load())
+	if st&StatusConfirmed != 0 {
+		return true
+	}
+	pi := w.pendingSlot(slot)
+	if pi < 0 {
+		return true
+	}
+	if st&StatusDying != 0 {
+		w.release(pi)
+		return true
+	}
+	h0, h1 := w.pend[pi].h, w.pend[pi].h1
+	var a, b *stripe
+	for try := 0; ; try++ {
+		a, b = t.lock2(h0, h1)
+		other, clash := t.clashes(&e.tuple0, h0)
+		if !clash {
+			other, clash = t.clashes(&e.tuple1, h1)
+		}
+		if !clash {
+			break
+		}
+		unlock2(a, b)
+		if try < 2 && w.now-t.slab[other].loadExpires() >= 0 {
+			t.kill(other) // an expired entry in the way: delete it, try again
+			continue
+		}
+		return w.clash(p, pi, e, other)
+	}
+	if !t.idx.insert(h0, slot, DirOriginal) || !t.idx.insert(h1, slot, DirReply) {
+		panic("conntrack: index full") // sized for every slot: cannot happen
+	}
+	e.status.Or(uint32(StatusConfirmed))
+	unlock2(a, b)
+	w.dropPending(pi)
+	w.st[sInsert]++
+	t.emit(EventNew, slot, e)
+	return true
+}
+
+func (w *Worker) clash(p *packet.Packet, pi int, e *entry, other uint32) bool {
+	t := w.t
+	o := &t.slab[other]
+	if allowClash(e.tuple0.Proto) && o.tuple0 == e.tuple0 && o.tuple1 == e.tuple1 {
+		w.release(pi)
+		p.CT = other
+		if Status(o.status.Load())&StatusSeenReply != 0 {
+			p.CTInfo = uint8(InfoEstablished)
+		}
+		w.st[sClashResolve]++
+		return true
+	}
+	w.release(pi)
+	p.CT, p.CTInfo = 0, uint8(InfoNone)
+	w.st[sInsertFailed]++
+	w.st[sDrop]++
+	return false
+}
+
+// Abandon releases the unconfirmed entry of a packet that was dropped
+// before confirmation, so that a dropped first packet leaves no entry. It
+// does nothing for a confirmed entry.
+func (w *Worker) Abandon(p *packet.Packet) {
+	if p.CT == 0 {
+		return
+	}
+	if Status(w.t.slab[p.CT].status.Load())&StatusConfirmed != 0 {
+		return
+	}
+	if pi := w.pendingSlot(p.CT); pi >= 0 {
+		w.release(pi)
+		p.CT = 0
+	}
+}
+
+// SetReplyTuple changes the reply tuple of an unconfirmed entry of this
+// worker, as nf_nat_setup_info does through nf_conntrack_alter_reply. It
+// fails with ErrConfirmed once the entry is confirmed.
+func (w *Worker) SetReplyTuple(slot uint32, r Tuple) error {
+	pi := w.pendingSlot(slot)
+	if pi < 0 {
+		return ErrConfirmed
+	}
+	w.t.slab[slot].tuple1 = r
+	w.pend[pi].h1 = w.t.h.hash(&r)
+	return nil
+}
+
+// TupleTaken reports whether a connection other than slot ignore uses tuple
+// r in either direction (nf_conntrack_tuple_taken), counting this worker's
+// unconfirmed entries. NAT calls it with a candidate reply tuple.
+func (w *Worker) TupleTaken(r Tuple, ignore uint32) bool {
+	t := w.t
+	t.enter(w.r)
+	if s, _, ok := t.find(&r, t.h.hash(&r), t.clock()); ok && s != ignore {
+		return true
+	}
+	for _, pd := range w.pend {
+		if e := &t.slab[pd.slot]; pd.slot != ignore && (e.tuple1.equal(&r) || e.tuple0.equal(&r)) {
+			return true
+		}
+	}
+	return false
+}
