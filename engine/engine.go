@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
@@ -53,6 +54,10 @@ type Options struct {
 	ICMPRate, ICMPBurst int
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Conntrack, when set, tracks connections through the engine's hooks
+	// (see ct.go); nil turns tracking off, and every packet's ct state is
+	// then invalid to the rules. The engine does not close it.
+	Conntrack *conntrack.Table
 }
 
 // PortConfig is how a port joins the engine.
@@ -93,8 +98,13 @@ type Engine struct {
 	neigh   atomic.Pointer[neighTable]
 	neighs  neighState
 	queues  atomic.Pointer[map[uint16]QueueHandler]
-	ifs     []*iface // by index; 0 is unused, LoopbackIndex is lo
-	host    *iface   // the host port, or nil
+	rules   atomic.Pointer[ruleState]
+	rulesMu sync.Mutex // serializes SetRuleset
+	ruleOps map[hookKey]*hooks.Ops
+	ct      *conntrack.Table
+	pipes   atomic.Pointer[[]*pipe] // by worker index, for hooks that need per-worker state
+	ifs     []*iface                // by index; 0 is unused, LoopbackIndex is lo
+	host    *iface                  // the host port, or nil
 	cfgMu   sync.Mutex
 	running atomic.Bool
 	ctr     counters
@@ -115,7 +125,7 @@ func New(opts Options) *Engine {
 	if opts.ICMPBurst <= 0 {
 		opts.ICMPBurst = 50
 	}
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, hooks: hooks.NewRegistry()}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, hooks: hooks.NewRegistry(), ct: opts.Conntrack}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -127,7 +137,11 @@ func New(opts Options) *Engine {
 	lo := &iface{index: LoopbackIndex, name: "lo", link: packet.LinkRaw, mtu: 65536}
 	lo.addrs.Store(&[]netip.Prefix{})
 	e.ifs = []*iface{nil, lo}
+	e.pipes.Store(&[]*pipe{})
 	e.localPipe = newPipe(e, 0)
+	if e.ct != nil {
+		e.registerConntrack()
+	}
 	e.reinject = make(chan *QueuedPacket, 1024)
 	// The kernel's loopback routes: 127.0.0.0/8 and ::1 are local.
 	for _, pfx := range []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")} {

@@ -880,3 +880,8 @@ func TestHookCanRejectWithTCPResetOrICMP(t *testing.T) {
 		}
 	}
 }
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
+	return context.WithTimeout(context.Background(), d)
+}

@@ -17,7 +17,7 @@ func (pp *pipe) fragment(p *packet.Packet, ifc *iface) {
 	room := packet.BufSize - packet.Headroom - packet.EthernetHeaderLen - hl
 	chunk := (min(ifc.mtu-hl, room)) &^ 7
 	if chunk < 8 {
-		pp.drop(DropTooBig)
+		pp.discard(p, DropTooBig)
 		return
 	}
 	baseOff := ip.FragmentOffset()
@@ -26,7 +26,7 @@ func (pp *pipe) fragment(p *packet.Packet, ifc *iface) {
 		n := min(chunk, len(payload)-off)
 		q := pp.newPacket()
 		if q == nil {
-			pp.drop(DropTooBig)
+			pp.discard(p, DropTooBig)
 			return
 		}
 		b := q.SetFrame(hl + n)

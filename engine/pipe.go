@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 
+	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
@@ -22,12 +23,18 @@ type pipe struct {
 	// tend to come together, and then one FIB lookup serves them all.
 	lastDst   netip.Addr
 	lastRoute *Route
+	// Likewise the last neighbor resolved for transmit.
+	lastNeigh neighKey
+	lastMAC   packet.MAC
 
-	owned   []*packet.Packet // the batch being processed, to replace packets taken from it
-	gen     []*packet.Packet // packets we originated (ICMP), waiting for OUTPUT
-	genUsed []*packet.Packet // handed out during this batch
-	genFree []*packet.Packet // ready for reuse
-	tx      []txBuf          // per interface index
+	owned   []*packet.Packet  // the batch being processed, to replace packets taken from it
+	gen     []*packet.Packet  // packets we originated (ICMP), waiting for OUTPUT
+	genUsed []*packet.Packet  // handed out during this batch
+	genFree []*packet.Packet  // ready for reuse
+	tx      []txBuf           // per interface index
+	ct      *conntrack.Worker // nil without connection tracking
+	rules   *ruleState        // the ruleset pinned for this batch
+	ctDrop  [hooks.MaxBatch]bool
 	deliv   [hooks.MaxBatch]*packet.Packet
 	icmp    tokenBucket
 }
@@ -44,14 +51,29 @@ func newPipe(e *Engine, id int) *pipe {
 	pp := &pipe{e: e, id: id}
 	pp.run.Worker = id
 	pp.icmp.init(e.opts.ICMPRate, e.opts.ICMPBurst)
+	if e.ct != nil {
+		pp.ct = e.ct.NewWorker()
+	}
+	e.cfgMu.Lock()
+	old := *e.pipes.Load()
+	ps := make([]*pipe, max(len(old), id+1))
+	copy(ps, old)
+	ps[id] = pp
+	e.pipes.Store(&ps)
+	e.cfgMu.Unlock()
 	return pp
 }
+
+// pipe is the pipe of worker index id.
+func (e *Engine) pipe(id int) *pipe { return (*e.pipes.Load())[id] }
 
 // begin starts a batch: it pins the FIB for the batch and remembers which
 // packets are the batch's.
 func (pp *pipe) begin(owned []*packet.Packet) {
 	pp.fib = pp.e.fib.Load()
+	pp.rules = pp.e.rules.Load()
 	pp.lastDst, pp.lastRoute = netip.Addr{}, nil
+	pp.lastNeigh = neighKey{}
 	pp.owned = owned
 	if len(pp.tx) < len(pp.e.ifs) {
 		pp.tx = make([]txBuf, len(pp.e.ifs))
@@ -79,6 +101,9 @@ func (pp *pipe) end() {
 	}
 	pp.genUsed = pp.genUsed[:0]
 	pp.owned = nil
+	if pp.ct != nil {
+		pp.ct.Quiesce()
+	}
 }
 
 // newPacket returns a clean packet for something the engine originates, or
@@ -159,7 +184,7 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 				}
 			}
 			if !o.Verdict.Bypass() {
-				pp.drop(DropQueueNoHandler)
+				pp.discard(p, DropQueueNoHandler)
 				return false
 			}
 			// Bypass: go on with the next entry, as nf_queue returning 1.
@@ -168,13 +193,13 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 				return true
 			}
 		case o.RepeatCut:
-			pp.drop(DropRepeatLoop)
+			pp.discard(p, DropRepeatLoop)
 			return false
 		default:
 			if p.Reject != packet.RejectNone {
 				pp.reject(p)
 			}
-			pp.drop(DropHook)
+			pp.discard(p, DropHook)
 			return false
 		}
 	}
@@ -245,7 +270,9 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 		return
 	}
 	if pp.e.opts.Deliver == nil {
-		pp.e.ctr.drops[DropNoLocal].Add(uint64(len(pkts)))
+		for _, p := range pkts {
+			pp.discard(p, DropNoLocal)
+		}
 		return
 	}
 	pp.e.ctr.delivered.Add(uint64(len(pkts)))

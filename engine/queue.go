@@ -105,7 +105,7 @@ func (e *Engine) doReinject(q *QueuedPacket) {
 	case q.verdict.IsQueue():
 		o = hooks.Outcome{Verdict: q.verdict, Entry: uint16(q.entry)}
 	default:
-		pp.drop(DropHook)
+		pp.discard(p, DropHook)
 		return
 	}
 	if o.Verdict != hooks.Accept && !pp.settle(q.list, q.Hook, p, o) {

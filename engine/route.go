@@ -24,7 +24,7 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 		return toLocal
 	}
 	if martianSource(src, p.InIf) || martianDestination(dst, p.InIf) {
-		pp.drop(DropMartian)
+		pp.discard(p, DropMartian)
 		return toNowhere
 	}
 	r, ok := pp.lastRoute, true
@@ -36,7 +36,7 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 	}
 	if !ok {
 		pp.sendUnreachable(p, RouteUnreachable, true)
-		pp.drop(DropNoRoute)
+		pp.discard(p, DropNoRoute)
 		return toNowhere
 	}
 	switch r.Type {
@@ -48,29 +48,29 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 		if r.Type != RouteBlackhole {
 			pp.sendUnreachable(p, r.Type, false)
 		}
-		pp.drop(DropUnreachable)
+		pp.discard(p, DropUnreachable)
 		return toNowhere
 	}
 	if dst.Is6() && (dst.IsLinkLocalUnicast() || src.IsLinkLocalUnicast()) {
 		// Link-local traffic is never forwarded (ip6_forward).
-		pp.drop(DropMartian)
+		pp.discard(p, DropMartian)
 		return toNowhere
 	}
 	out := pp.e.iface(r.OutIf)
 	if out == nil || out.port == nil {
-		pp.drop(DropPortDown)
+		pp.discard(p, DropPortDown)
 		return toNowhere
 	}
 	if p.Family == packet.FamilyIPv4 {
 		ip := p.IPv4()
 		if ip.TTL() <= 1 {
 			pp.icmpError(p, packet.ICMPv4TimeExceeded, 0, 0)
-			pp.drop(DropTTLExceeded)
+			pp.discard(p, DropTTLExceeded)
 			return toNowhere
 		}
 		if p.Len() > out.mtu && ip.DontFragment() {
 			pp.icmpError(p, packet.ICMPv4DestUnreachable, packet.ICMPv4FragNeeded, uint32(out.mtu))
-			pp.drop(DropTooBig)
+			pp.discard(p, DropTooBig)
 			return toNowhere
 		}
 		ip.DecTTL()
@@ -78,12 +78,12 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 		ip := p.IPv6()
 		if ip.HopLimit() <= 1 {
 			pp.icmpError(p, packet.ICMPv6TimeExceeded, 0, 0)
-			pp.drop(DropTTLExceeded)
+			pp.discard(p, DropTTLExceeded)
 			return toNowhere
 		}
 		if p.Len() > out.mtu {
 			pp.icmpError(p, packet.ICMPv6PacketTooBig, 0, uint32(out.mtu))
-			pp.drop(DropTooBig)
+			pp.discard(p, DropTooBig)
 			return toNowhere
 		}
 		ip.SetHopLimit(ip.HopLimit() - 1)
@@ -100,7 +100,7 @@ func (pp *pipe) routeOutput(p *packet.Packet) bool {
 	dst := p.Dst()
 	r, ok := pp.fib.lookup(dst)
 	if !ok {
-		pp.drop(DropNoRoute)
+		pp.discard(p, DropNoRoute)
 		return false
 	}
 	switch r.Type {
@@ -113,7 +113,7 @@ func (pp *pipe) routeOutput(p *packet.Packet) bool {
 		p.NextHop = nextHop(r, dst)
 		return true
 	}
-	pp.drop(DropUnreachable)
+	pp.discard(p, DropUnreachable)
 	return false
 }
 
@@ -176,7 +176,7 @@ func martianDestination(a netip.Addr, inIf uint32) bool {
 func (pp *pipe) transmit(p *packet.Packet) {
 	ifc := pp.e.iface(p.OutIf)
 	if ifc == nil || ifc.port == nil {
-		pp.drop(DropPortDown)
+		pp.discard(p, DropPortDown)
 		return
 	}
 	if p.Len() > ifc.mtu {
@@ -186,7 +186,7 @@ func (pp *pipe) transmit(p *packet.Packet) {
 		}
 		// A packet we originate with DF, or IPv6 from this host: the
 		// kernel refuses it to the socket (EMSGSIZE).
-		pp.drop(DropTooBig)
+		pp.discard(p, DropTooBig)
 		return
 	}
 	if !pp.frame(p, ifc) {
@@ -241,12 +241,16 @@ func (pp *pipe) frame(p *packet.Packet, ifc *iface) bool {
 	var dst packet.MAC
 	l2 := 0
 	if ifc.link == packet.LinkEthernet {
-		mac, ok := pp.e.neighbor(ifc.index, p.NextHop)
-		if !ok {
-			pp.resolve(p, ifc)
-			return false
+		k := neighKey{ifc.index, p.NextHop}
+		if k != pp.lastNeigh {
+			mac, ok := pp.e.neighbor(ifc.index, p.NextHop)
+			if !ok {
+				pp.resolve(p, ifc)
+				return false
+			}
+			pp.lastNeigh, pp.lastMAC = k, mac
 		}
-		dst = mac
+		dst = pp.lastMAC
 		l2 = packet.EthernetHeaderLen
 	}
 	reframe(p, l2)

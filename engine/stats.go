@@ -25,6 +25,7 @@ const (
 	DropTxFull                           // the out port's ring was full
 	DropNoLocal                          // for this host, but nothing receives local packets
 	DropPortDown                         // the out port is gone or closed
+	DropBadChecksum                      // an IPv4 header checksum that does not add up (ip_rcv_core)
 	NumDropReasons
 )
 
@@ -32,6 +33,7 @@ var dropNames = [NumDropReasons]string{
 	"malformed", "other-host", "not-ip", "hook-drop", "repeat-loop",
 	"queue-no-handler", "no-route", "unreachable", "ttl-exceeded",
 	"martian", "too-big", "no-neighbor", "tx-full", "no-local", "port-down",
+	"bad-checksum",
 }
 
 func (r DropReason) String() string {

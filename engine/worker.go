@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/nfgo/nfgo/hooks"
@@ -33,9 +34,10 @@ func (w *worker) loop(ctx context.Context) {
 	var lastErr time.Time
 	for ctx.Err() == nil {
 		n, err := w.ifc.port.ReadBatch(w.q, w.rx[:bs])
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrClosed) || errors.Is(err, io.EOF) {
+			// Closed, or a port with a finite input (a capture) at its end.
 			w.ifc.running.Store(false)
-			w.e.log.Info("port closed", "if", w.ifc.name, "queue", w.q)
+			w.e.log.Info("port done", "if", w.ifc.name, "queue", w.q, "err", err)
 			return
 		}
 		if err != nil {
@@ -48,6 +50,8 @@ func (w *worker) loop(ctx context.Context) {
 		}
 		if n > 0 {
 			w.process(w.rx[:n])
+		} else if w.pp.ct != nil {
+			w.pp.ct.Idle()
 		}
 	}
 }
@@ -70,7 +74,12 @@ func (w *worker) process(pkts []*packet.Packet) {
 		p.InIf, p.Queue = w.ifc.index, uint16(w.q)
 		if reason != packet.ReasonNone && reason != packet.ReasonUnsupportedEtherType {
 			e.ctr.malformed[reason].Add(1)
-			pp.drop(DropMalformed)
+			pp.discard(p, DropMalformed)
+			continue
+		}
+		if p.Family == packet.FamilyIPv4 && packet.Fold(packet.Sum(p.IPv4()[:p.IPv4().HeaderLen()], 0)) != 0 {
+			// The kernel drops these in ip_rcv_core (InCsumErrors).
+			pp.discard(p, DropBadChecksum)
 			continue
 		}
 		if w.ifc.link == packet.LinkEthernet {

@@ -139,6 +139,10 @@ const (
 	FlagLocalIn                      // addressed to this host (passed to INPUT)
 	FlagNATDone                      // NAT has been applied at the current hook
 	FlagL4Checksum                   // the L4 checksum was verified
+	// FlagConsumed: a hook kept what it needed of the packet (a fragment
+	// held for reassembly) and dropped it; the engine discards it without
+	// counting a drop.
+	FlagConsumed
 )
 
 // New returns a packet with its own buffer of BufSize bytes.

@@ -1,0 +1,247 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/hooks"
+	"github.com/nfgo/nfgo/internal/pktbuild"
+	"github.com/nfgo/nfgo/io/memio"
+	"github.com/nfgo/nfgo/packet"
+	"github.com/nfgo/nfgo/ruleset"
+)
+
+const statefulFirewall = `
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		ct state invalid drop
+		iifname "lan0" accept
+		tcp dport { 22, 80 } ct state new accept
+		icmp type echo-request accept
+	}
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		tcp dport 23 reject with tcp reset
+		udp dport 69 reject
+	}
+}
+`
+
+func mustRuleset(t testing.TB, src string) *ruleset.Ruleset {
+	t.Helper()
+	cmds, err := ruleset.Parse("test.nft", []byte(src), ruleset.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ruleset.New(ruleset.Options{}).Apply(cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// firewallRig is newRig with connection tracking and the stateful firewall:
+// lan0 is inside, wan0 outside; the server is outside.
+func firewallRig(t *testing.T) *rig {
+	ct := conntrack.New(conntrack.Options{SweepInterval: -1})
+	t.Cleanup(ct.Close)
+	r := newRig(t, Options{Conntrack: ct})
+	if err := r.e.SetRuleset(mustRuleset(t, statefulFirewall)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var (
+	outsider = netip.AddrPortFrom(server, 40000)
+	insider  = netip.AddrPortFrom(client, 50000)
+)
+
+func TestStatefulFirewallLetsRepliesInAndBlocksNewInbound(t *testing.T) {
+	r := firewallRig(t)
+	web := netip.AddrPortFrom(server, 443)
+
+	// Outbound: the handshake from inside goes out, the reply comes back.
+	r.lan.Send(0, pktbuild.TCP4(insider, web, packet.TCPFlagSYN, 100, 0, nil))
+	r.step()
+	if n := len(r.recv(r.wan)); n != 1 {
+		t.Fatalf("outbound SYN: %d packets out, want 1", n)
+	}
+	r.wan.Send(0, pktbuild.TCP4(web, insider, packet.TCPFlagSYN|packet.TCPFlagACK, 900, 101, nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 1 {
+		t.Fatalf("SYN-ACK of an outbound connection: %d packets in, want 1", n)
+	}
+	r.lan.Send(0, pktbuild.TCP4(insider, web, packet.TCPFlagACK, 101, 901, []byte("GET /")))
+	r.step()
+	if n := len(r.recv(r.wan)); n != 1 {
+		t.Fatal("established data did not go out")
+	}
+
+	// Inbound: a new connection to a closed port is dropped, to ssh it passes.
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 8080), packet.TCPFlagSYN, 1, 0, nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 0 {
+		t.Fatalf("a new inbound connection to 8080 got through (%d packets)", n)
+	}
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 22), packet.TCPFlagSYN, 1, 0, nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 1 {
+		t.Fatal("a new inbound connection to ssh was blocked")
+	}
+	// A stray ACK from outside matches no connection: invalid, dropped.
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 9999), packet.TCPFlagACK, 5, 5, nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 0 {
+		t.Fatal("a stray ACK got through")
+	}
+
+	// Only connections whose first packet passed are in the table: the
+	// blocked SYN to 8080 left no entry.
+	n := 0
+	r.e.Conntrack().List(conntrack.Filter{}, func(e conntrack.Entry) bool {
+		n++
+		if e.Orig.DstPort == 8080 {
+			t.Error("the dropped SYN left an entry")
+		}
+		return true
+	})
+	if n != 2 {
+		t.Fatalf("%d entries, want 2 (https out, ssh in)", n)
+	}
+}
+
+func TestRulesetRejectAnswersOnInput(t *testing.T) {
+	r := firewallRig(t)
+	r.lan.Send(0, pktbuild.TCP4(insider, netip.AddrPortFrom(lanAddr.Addr(), 23), packet.TCPFlagSYN, 7, 0, nil))
+	r.lan.Send(0, pktbuild.UDP4(insider, netip.AddrPortFrom(lanAddr.Addr(), 69), nil))
+	r.step()
+	out := r.recv(r.lan)
+	if len(out) != 2 {
+		t.Fatalf("%d replies, want a reset and a port unreachable", len(out))
+	}
+	rst, icmp := parse(t, out[0]), parse(t, out[1])
+	if rst.Proto != packet.ProtoTCP || rst.TCP().Flags()&packet.TCPFlagRST == 0 || rst.TCP().Ack() != 8 {
+		t.Fatalf("not a reset: %+v", rst.TCP())
+	}
+	if icmp.ICMPType != packet.ICMPv4DestUnreachable || icmp.ICMPCode != packet.ICMPv4PortUnreachable {
+		t.Fatalf("icmp %d/%d", icmp.ICMPType, icmp.ICMPCode)
+	}
+}
+
+func TestICMPErrorsAboutAConnectionAreRelated(t *testing.T) {
+	r := firewallRig(t)
+	// An outbound UDP flow, then an ICMP error about it from a router
+	// beyond wan0: related, so the forward chain lets it in.
+	udp := pktbuild.UDP4(insider, netip.AddrPortFrom(server, 53), []byte("q"))
+	r.lan.Send(0, udp)
+	r.step()
+	sent := r.recv(r.wan)
+	if len(sent) != 1 {
+		t.Fatal("UDP did not go out")
+	}
+	r.wan.Send(0, pktbuild.ICMPError(netip.MustParseAddr("198.19.0.99"), client, packet.ICMPv4DestUnreachable, packet.ICMPv4PortUnreachable, 0, sent[0], nil))
+	r.wan.Send(0, pktbuild.ICMPError(netip.MustParseAddr("198.19.0.99"), client, packet.ICMPv4DestUnreachable, packet.ICMPv4PortUnreachable, 0,
+		pktbuild.UDP4(netip.AddrPortFrom(client, 1), netip.AddrPortFrom(server, 2), nil), nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 1 {
+		t.Fatalf("%d ICMP errors let in, want only the related one", n)
+	}
+}
+
+func TestSetRulesetReplacesChainsAndRefusesWhatItCannotRun(t *testing.T) {
+	r := firewallRig(t)
+	if n := r.e.Hooks().List(packet.FamilyIPv4, hooks.Forward).Len(); n != 1 {
+		t.Fatalf("%d forward entries", n)
+	}
+	open := mustRuleset(t, "table ip raw { chain pre { type filter hook prerouting priority raw; policy accept; } }")
+	if err := r.e.SetRuleset(open); err != nil {
+		t.Fatal(err)
+	}
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 8080), packet.TCPFlagSYN, 1, 0, nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 1 {
+		t.Fatal("the old ruleset's forward policy still drops")
+	}
+	if n := r.e.Hooks().List(packet.FamilyIPv4, hooks.Prerouting).Len(); n != 3 {
+		t.Fatalf("%d prerouting entries, want defrag, raw chain, conntrack", n)
+	}
+	nat := mustRuleset(t, "table ip nat { chain post { type nat hook postrouting priority srcnat; masquerade; } }")
+	if err := r.e.SetRuleset(nat); !errors.Is(err, ErrNATUnavailable) {
+		t.Fatalf("nat chain: %v", err)
+	}
+	if r.e.Ruleset() != open {
+		t.Fatal("a refused ruleset replaced the running one")
+	}
+	dev := mustRuleset(t, `table netdev f { chain in { type filter hook ingress device "nope0" priority 0; } }`)
+	if err := r.e.SetRuleset(dev); err == nil {
+		t.Fatal("an ingress chain on a missing device was accepted")
+	}
+}
+
+// A swap under load: every packet is judged by one ruleset. Each ruleset
+// marks packets at prerouting and checks the mark at forward; a packet
+// judged by a mix would carry the other ruleset's mark and be dropped.
+func TestRulesetSwapUnderLoadNeverMixes(t *testing.T) {
+	e := New(Options{})
+	lanE, lanT := memio.Pair("lan0", "lan-peer", memio.Options{RingSize: 4096})
+	wanE, wanT := memio.Pair("wan0", "wan-peer", memio.Options{RingSize: 4096})
+	e.AddPort(lanE, PortConfig{Addrs: []netip.Prefix{lanAddr}})
+	e.AddPort(wanE, PortConfig{Addrs: []netip.Prefix{wanAddr}})
+	gen := func(mark string) *ruleset.Ruleset {
+		return mustRuleset(t, `table ip t {
+	chain pre { type filter hook prerouting priority 0; policy accept; meta mark set `+mark+` }
+	chain fwd { type filter hook forward priority 0; policy drop; meta mark `+mark+` accept }
+}`)
+	}
+	a, b := gen("1"), gen("2")
+	if err := e.SetRuleset(a); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextWithTimeout(t, 20*time.Second)
+	defer cancel()
+	go e.Run(ctx)
+	var swaps atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil && i < 2000; i++ {
+			rs := a
+			if i%2 == 1 {
+				rs = b
+			}
+			if err := e.SetRuleset(rs); err != nil {
+				t.Error(err)
+				return
+			}
+			swaps.Add(1)
+		}
+	}()
+	const n = 20000
+	sent, got := 0, 0
+	pkt := pktbuild.UDP4(insider, netip.AddrPortFrom(server, 9), nil)
+	for sent < n && ctx.Err() == nil {
+		sent += lanT.Send(0, pkt)
+		got += len(wanT.Recv(0, n))
+	}
+	for got < sent && ctx.Err() == nil {
+		got += len(wanT.Recv(0, n))
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	if s := e.Stats(); s.Drops[DropHook] != 0 || got != sent {
+		t.Fatalf("%d of %d forwarded, %d dropped by a mixed judgement, over %d swaps", got, sent, s.Drops[DropHook], swaps.Load())
+	}
+	if swaps.Load() < 100 {
+		t.Fatalf("only %d swaps happened", swaps.Load())
+	}
+}
