@@ -69,6 +69,9 @@ func (e *Engine) ctConfirm(p *packet.Packet, s *hooks.State) hooks.Verdict {
 func (pp *pipe) discard(p *packet.Packet, r DropReason) {
 	if p.Flags&packet.FlagConsumed == 0 {
 		pp.e.ctr.drops[r].Add(1)
+		if pp.traced(p) {
+			pp.tracer.Event(&TraceEvent{Kind: TraceDrop, Packet: p, Hook: hooks.Hook(p.Hook), Reason: r})
+		}
 	}
 	if p.CT != 0 && pp.ct != nil {
 		pp.ct.Abandon(p)

@@ -99,6 +99,7 @@ type Engine struct {
 	neighs  neighState
 	queues  atomic.Pointer[map[uint16]QueueHandler]
 	rules   atomic.Pointer[ruleState]
+	tracer  atomic.Pointer[Tracer]
 	rulesMu sync.Mutex // serializes SetRuleset
 	ruleOps map[hookKey]*hooks.Ops
 	ct      *conntrack.Table

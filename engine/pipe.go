@@ -34,6 +34,7 @@ type pipe struct {
 	tx      []txBuf           // per interface index
 	ct      *conntrack.Worker // nil without connection tracking
 	rules   *ruleState        // the ruleset pinned for this batch
+	tracer  *Tracer           // the tracer for this batch, or nil
 	ctDrop  [hooks.MaxBatch]bool
 	deliv   [hooks.MaxBatch]*packet.Packet
 	icmp    tokenBucket
@@ -72,6 +73,7 @@ func (e *Engine) pipe(id int) *pipe { return (*e.pipes.Load())[id] }
 func (pp *pipe) begin(owned []*packet.Packet) {
 	pp.fib = pp.e.fib.Load()
 	pp.rules = pp.e.rules.Load()
+	pp.tracer = pp.e.tracer.Load()
 	pp.lastDst, pp.lastRoute = netip.Addr{}, nil
 	pp.lastNeigh = neighKey{}
 	pp.owned = owned
@@ -146,6 +148,7 @@ func (pp *pipe) drop(r DropReason) { pp.e.ctr.drops[r].Add(1) }
 // walk runs the hook list of (fam, h) over pkts and returns those that go
 // on, compacted in place.
 func (pp *pipe) walk(h hooks.Hook, l *hooks.List, pkts []*packet.Packet) []*packet.Packet {
+	pp.traceHook(h, pkts)
 	if l.Len() == 0 {
 		for _, p := range pkts {
 			p.Hook = uint8(h)
@@ -170,6 +173,9 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 	for {
 		switch {
 		case o.Verdict.Kind() == hooks.Stolen:
+			if pp.traced(p) {
+				pp.tracer.Event(&TraceEvent{Kind: TraceStolen, Packet: p, Hook: h})
+			}
 			pp.e.ctr.stolen.Add(1)
 			pp.take(p)
 			return false
@@ -177,6 +183,9 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 			num := o.Verdict.QueueNum()
 			if hm := pp.e.queues.Load(); hm != nil {
 				if handler := (*hm)[num]; handler != nil {
+					if pp.traced(p) {
+						pp.tracer.Event(&TraceEvent{Kind: TraceQueue, Packet: p, Hook: h, QueueNum: num})
+					}
 					pp.e.ctr.queued.Add(1)
 					pp.take(p)
 					handler(&QueuedPacket{Packet: p, Num: num, Hook: h, Family: p.Family, list: l, entry: int(o.Entry), e: pp.e})
@@ -261,6 +270,11 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 	if len(pkts) == 0 {
 		return
 	}
+	for _, p := range pkts {
+		if pp.traced(p) {
+			pp.tracer.Event(&TraceEvent{Kind: TraceDeliver, Packet: p, Hook: hooks.Input})
+		}
+	}
 	if h := pp.e.host; h != nil {
 		pp.e.ctr.delivered.Add(uint64(len(pkts)))
 		for _, p := range pkts {
@@ -291,6 +305,7 @@ func (pp *pipe) forward(fam packet.Family, pkts []*packet.Packet) {
 
 // output takes packets the host originates, of either family.
 func (pp *pipe) output(pkts []*packet.Packet) {
+	pp.traceSelect(pkts)
 	var v4B, v6B [hooks.MaxBatch]*packet.Packet
 	v4, v6 := v4B[:0], v6B[:0]
 	for _, p := range pkts {

@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 
+	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -191,6 +192,9 @@ func (pp *pipe) transmit(p *packet.Packet) {
 	}
 	if !pp.frame(p, ifc) {
 		return
+	}
+	if pp.traced(p) {
+		pp.tracer.Event(&TraceEvent{Kind: TraceTransmit, Packet: p, Hook: hooks.Postrouting})
 	}
 	tb := &pp.tx[ifc.index]
 	tb.pkts[tb.n] = p

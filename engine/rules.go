@@ -97,7 +97,8 @@ func (e *Engine) Ruleset() *ruleset.Ruleset {
 func (e *Engine) dispatcher(k hookKey) hooks.BatchFunc {
 	env := ruleEnv{e}
 	return func(pkts []*packet.Packet, verdicts []hooks.Verdict, s *hooks.State) {
-		st := e.pipe(s.Worker).rules
+		pp := e.pipe(s.Worker)
+		st := pp.rules
 		if st == nil {
 			return
 		}
@@ -105,6 +106,10 @@ func (e *Engine) dispatcher(k hookKey) hooks.BatchFunc {
 		for i, p := range pkts {
 			for _, id := range ids {
 				res := st.rs.Eval(id, p, env)
+				if pp.traced(p) {
+					pp.tracer.Event(&TraceEvent{Kind: TraceRule, Packet: p, Hook: k.hook, Table: res.Table, Chain: res.Chain,
+						Handle: res.Handle, Policy: res.Policy, Verdict: res.Verdict.String()})
+				}
 				if v, done := e.verdict(p, &res); done {
 					verdicts[i] = v
 					break

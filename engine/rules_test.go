@@ -2,7 +2,10 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,5 +246,42 @@ func TestRulesetSwapUnderLoadNeverMixes(t *testing.T) {
 	}
 	if swaps.Load() < 100 {
 		t.Fatalf("only %d swaps happened", swaps.Load())
+	}
+}
+
+func TestTracerFollowsSelectedPacketsThroughHooksAndRules(t *testing.T) {
+	r := firewallRig(t)
+	var events []string
+	r.e.SetTracer(&Tracer{
+		Select: func(p *packet.Packet) bool { return p.DstPort == 8080 || p.DstPort == 22 },
+		Event: func(ev *TraceEvent) {
+			s := ev.Kind.String() + " " + ev.Hook.String()
+			switch ev.Kind {
+			case TraceRule:
+				s += fmt.Sprintf(" %s %s handle=%d policy=%v %s", ev.Table, ev.Chain, ev.Handle, ev.Policy, ev.Verdict)
+			case TraceDrop:
+				s += " " + ev.Reason.String()
+			case TraceTransmit:
+				s += " " + r.e.IfName(ev.Packet.OutIf)
+			}
+			events = append(events, s)
+		},
+	})
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 8080), packet.TCPFlagSYN, 1, 0, nil))
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 22), packet.TCPFlagSYN, 1, 0, nil))
+	r.wan.Send(0, pktbuild.TCP4(outsider, netip.AddrPortFrom(client, 443), packet.TCPFlagSYN, 1, 0, nil))
+	r.step()
+	want := []string{
+		"hook prerouting", "hook prerouting",
+		"hook forward", "hook forward",
+		// A batch's rules are evaluated before its drops are carried out.
+		"rule forward filter forward handle=0 policy=true drop",
+		"rule forward filter forward handle=6 policy=false accept",
+		"drop forward hook-drop",
+		"hook postrouting",
+		"transmit postrouting lan0",
+	}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events\n%s\nwant\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -93,6 +93,9 @@ func (w *worker) process(pkts []*packet.Packet) {
 	}
 	e.ctr.rxPackets.Add(uint64(len(pkts)))
 	e.ctr.rxBytes.Add(bytes)
+	if !w.ifc.host {
+		pp.traceSelect(all)
+	}
 	if w.ifc.host {
 		// The host's own packets: they were sent, not received.
 		for _, p := range all {

@@ -143,6 +143,8 @@ const (
 	// held for reassembly) and dropped it; the engine discards it without
 	// counting a drop.
 	FlagConsumed
+	// FlagTrace: the engine reports this packet's way to its tracer.
+	FlagTrace
 )
 
 // New returns a packet with its own buffer of BufSize bytes.
