@@ -41,6 +41,8 @@ func (e *Engine) ctDefrag(p *packet.Packet, s *hooks.State) hooks.Verdict {
 		return hooks.Drop
 	case conntrack.DefragDrop:
 		return hooks.Drop
+	case conntrack.DefragDone:
+		p.Flags |= packet.FlagReassembled
 	}
 	return hooks.Accept
 }

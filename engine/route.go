@@ -82,7 +82,9 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 			pp.discard(p, DropTTLExceeded)
 			return toNowhere
 		}
-		if p.Len() > out.mtu {
+		if p.Len() > out.mtu && p.Flags&packet.FlagReassembled == 0 {
+			// A datagram we reassembled goes out in fragments again, as
+			// after nf_defrag_ipv6.
 			pp.icmpError(p, packet.ICMPv6PacketTooBig, 0, uint32(out.mtu))
 			pp.discard(p, DropTooBig)
 			return toNowhere
@@ -183,6 +185,10 @@ func (pp *pipe) transmit(p *packet.Packet) {
 	if p.Len() > ifc.mtu {
 		if p.Family == packet.FamilyIPv4 && !p.IPv4().DontFragment() {
 			pp.fragment(p, ifc)
+			return
+		}
+		if p.Family == packet.FamilyIPv6 && p.Flags&packet.FlagReassembled != 0 {
+			pp.fragment6(p, ifc)
 			return
 		}
 		// A packet we originate with DF, or IPv6 from this host: the

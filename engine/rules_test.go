@@ -285,3 +285,71 @@ func TestTracerFollowsSelectedPacketsThroughHooksAndRules(t *testing.T) {
 		t.Fatalf("events\n%s\nwant\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Fragments are reassembled for tracking and the datagram leaves in
+// fragments again where it does not fit, for IPv4 and IPv6.
+func TestReassembledDatagramsAreFragmentedAgainOnEgress(t *testing.T) {
+	ct := conntrack.New(conntrack.Options{SweepInterval: -1})
+	t.Cleanup(ct.Close)
+	e := New(Options{Conntrack: ct})
+	lanE, lanT := memio.Pair("lan0", "lan-peer", memio.Options{PollInterval: time.Millisecond})
+	wanE, wanT := memio.Pair("wan0", "wan-peer", memio.Options{PollInterval: time.Millisecond, MTU: 1280})
+	lanIdx, _ := e.AddPort(lanE, PortConfig{Addrs: []netip.Prefix{lanAddr, lanAddr6}})
+	e.AddPort(wanE, PortConfig{Addrs: []netip.Prefix{wanAddr, wanAddr6}})
+	w := newWorker(e, 1, e.ifs[lanIdx], 0)
+	payload := make([]byte, 3000)
+	for i := range payload {
+		payload[i] = byte(i*13 + 1)
+	}
+	for _, tc := range []struct{ name string }{{"ipv4"}, {"ipv6"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var whole []byte
+			var frags [][]byte
+			if tc.name == "ipv4" {
+				whole = pktbuild.UDP4(insider, netip.AddrPortFrom(server, 9), payload)
+				frags = pktbuild.FragmentIPv4(whole, 1400)
+			} else {
+				whole = pktbuild.UDP6(netip.AddrPortFrom(client6, 5), netip.AddrPortFrom(server6, 9), payload)
+				frags = pktbuild.FragmentIPv6(whole, 1400, 77)
+			}
+			// Out of order, to be sure reassembly happened.
+			for i := len(frags) - 1; i >= 0; i-- {
+				lanT.Send(0, frags[i])
+			}
+			n, _ := lanE.ReadBatch(0, w.rx[:])
+			w.process(w.rx[:n])
+			out := wanT.Recv(0, 20)
+			if len(out) < 3 {
+				t.Fatalf("%d fragments out", len(out))
+			}
+			var got []byte
+			for _, f := range out {
+				if len(f) > 1280 {
+					t.Fatalf("a fragment of %d bytes left by a 1280-byte link", len(f))
+				}
+				p := parse(t, f)
+				if !p.Fragment {
+					t.Fatal("a packet out is not a fragment")
+				}
+				if int(p.FragOff) != len(got) {
+					t.Fatalf("fragment at %d, want %d", p.FragOff, len(got))
+				}
+				if tc.name == "ipv4" {
+					got = append(got, p.IPv4().Payload()...)
+				} else {
+					got = append(got, p.L3()[packet.IPv6HeaderLen+8:]...)
+				}
+			}
+			want := whole[packet.IPv4MinHeaderLen:]
+			if tc.name == "ipv6" {
+				want = whole[packet.IPv6HeaderLen:]
+			}
+			if string(got) != string(want) {
+				t.Fatal("the fragments do not add up to the datagram")
+			}
+		})
+	}
+	if s := e.Stats(); s.Drops[DropTooBig] != 0 || s.ICMPErrors != 0 {
+		t.Fatalf("too-big drops %d, ICMP errors %d", s.Drops[DropTooBig], s.ICMPErrors)
+	}
+}

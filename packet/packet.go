@@ -145,6 +145,9 @@ const (
 	FlagConsumed
 	// FlagTrace: the engine reports this packet's way to its tracer.
 	FlagTrace
+	// FlagReassembled: the packet was put together from fragments; the
+	// engine fragments it again on egress where it does not fit.
+	FlagReassembled
 )
 
 // New returns a packet with its own buffer of BufSize bytes.
