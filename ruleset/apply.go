@@ -29,6 +29,9 @@ func (rs *Ruleset) Apply(cmds []Command) (*Ruleset, error) {
 	if err := next.validate(); err != nil {
 		return nil, err
 	}
+	if err := next.compileChains(); err != nil {
+		return nil, err
+	}
 	next.gen = rs.gen + 1
 	return next, nil
 }

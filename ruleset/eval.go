@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/nfgo/nfgo/packet"
+	"github.com/nfgo/nfgo/ruleset/internal/classify"
 )
 
 // Env is what the evaluator needs from the engine around it. The engine
@@ -110,29 +111,56 @@ type evalCtx struct {
 	target string
 	kbuf   [64]byte
 	vbuf   [16]byte
+
+	// The compiled path's key: selector values loaded since the packet
+	// last changed, and the key of the chain keyFor built from them.
+	selOK  uint64 // loaded
+	selHas uint64 // loaded, and the packet has it
+	keyFor *chainProg
+	key    classify.Key
+	selVal [numSels][16]byte
 }
 
-// Eval runs base chain number chain (an index into BaseChains) over p: the
-// rules in order, the first verdict wins; jump and goto with a return
-// stack; the policy when the base chain runs out. Statements that change
-// the packet's metadata (meta mark set, ct mark set, notrack) take effect
-// on p at once.
-func (rs *Ruleset) Eval(chain int, p *packet.Packet, env Env) Result {
+// start readies a context for a packet.
+func (c *evalCtx) start(rs *Ruleset, t *tableIndex, p *packet.Packet, env Env) {
+	c.rs, c.table, c.p, c.env, c.now = rs, t, p, env, rs.now()
+	c.result = Result{}
+	c.res = &c.result
+	c.rule, c.chain, c.v, c.target = nil, "", vNone, ""
+	c.selOK, c.selHas, c.keyFor = 0, 0, nil
+}
+
+// reset drops the references a pooled context holds; the value arrays
+// are not cleared, as start marks them all stale.
+func (c *evalCtx) reset() {
+	c.rs, c.table, c.p, c.env, c.res, c.rule, c.keyFor = nil, nil, nil, nil, nil, nil, nil
+	c.result = Result{}
+	c.chain, c.target = "", ""
+}
+
+// EvalReference runs base chain number chain (an index into BaseChains)
+// over p the straightforward way: the rules in order, the first verdict
+// wins; jump and goto with a return stack; the policy when the base chain
+// runs out. Statements that change the packet's metadata (meta mark set,
+// ct mark set, notrack) take effect on p at once.
+//
+// It is the reference that Eval, which asks the compiled matchers for the
+// next rule that can match, must agree with.
+func (rs *Ruleset) EvalReference(chain int, p *packet.Packet, env Env) Result {
 	// The context escapes through the statements' interface methods; a
 	// pool keeps the packet path free of allocations.
 	c := ctxPool.Get().(*evalCtx)
-	res := rs.eval(c, chain, p, env)
-	*c = evalCtx{}
+	res := rs.evalLinear(c, chain, p, env)
+	c.reset()
 	ctxPool.Put(c)
 	return res
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
 
-func (rs *Ruleset) eval(c *evalCtx, chain int, p *packet.Packet, env Env) Result {
+func (rs *Ruleset) evalLinear(c *evalCtx, chain int, p *packet.Packet, env Env) Result {
 	b := rs.base[chain]
-	*c = evalCtx{rs: rs, table: b.table, p: p, env: env, now: rs.now()}
-	c.res = &c.result
+	c.start(rs, b.table, p, env)
 	res := c.res
 	type frame struct {
 		ch *Chain

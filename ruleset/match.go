@@ -178,11 +178,21 @@ func (m *Match) eval(c *evalCtx) bool {
 	if !ok {
 		return false
 	}
-	key = key[:n]
+	return m.test(c, key[:n])
+}
+
+// test compares a loaded key with Right. The compiler calls it with a nil
+// context for constant operands (no named set, no interface name), to
+// enumerate the values of one-byte fields.
+func (m *Match) test(c *evalCtx, key []byte) bool {
 	var hit bool
 	switch r := m.Right.(type) {
 	case *SetExpr:
-		_, hit = m.set.lookup(key, c.now)
+		var now int64
+		if c != nil {
+			now = c.now
+		}
+		_, hit = m.set.lookup(key, now)
 	case *SetRef:
 		s := c.table.set(r.Name)
 		if s == nil {

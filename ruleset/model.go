@@ -152,6 +152,8 @@ type Chain struct {
 	Base    *BaseSpec
 	Rules   []*Rule
 	Pos     Pos
+
+	prog *chainProg // the compiled matcher of Rules, set by Apply
 }
 
 // Rule is a list of statements: matches, stateful statements, and at most

@@ -2,6 +2,7 @@ package ruleset
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -15,12 +16,17 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the log statement's lines; nil discards them.
 	Logger *slog.Logger
+	// MaxChainBytes bounds the memory of one chain's compiled matcher; a
+	// transaction that would make a chain's matcher bigger fails with
+	// ErrMatcherTooBig. 0 means DefaultMaxChainBytes.
+	MaxChainBytes int
 }
 
 // shared is the state one lineage of rulesets shares across swaps.
 type shared struct {
 	logLimit    logLimiter
 	tableHandle uint64
+	seed        uint64 // of the matchers' hash tables
 }
 
 // Ruleset is an immutable, validated snapshot of tables. Apply builds the
@@ -52,7 +58,7 @@ type baseRef struct {
 
 // New returns an empty ruleset, generation 0.
 func New(opts Options) *Ruleset {
-	rs := &Ruleset{opts: &opts, shared: &shared{}}
+	rs := &Ruleset{opts: &opts, shared: &shared{seed: rand.Uint64()}}
 	rs.reindex()
 	return rs
 }

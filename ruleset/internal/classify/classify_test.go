@@ -1,0 +1,138 @@
+package classify
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// naive is the reference: the first box, by priority, that holds k.
+func naive(rules []Rule, k *Key, from uint32) (uint32, uint32) {
+	best, id := NoMatch, uint32(0)
+	for i := range rules {
+		r := &rules[i]
+		if r.Prio < from || r.Prio >= best || k.Present&r.Need != r.Need {
+			continue
+		}
+		ok := true
+		for d := range r.Lo {
+			if k.V[d] < r.Lo[d] || k.V[d] > r.Hi[d] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			best, id = r.Prio, r.ID
+		}
+	}
+	return id, best
+}
+
+var testWidths = []uint8{32, 32, 16, 16, 8}
+
+func randRule(rng *rand.Rand, prio uint32) Rule {
+	r := Rule{Prio: prio, ID: prio * 3, Lo: make([]uint32, 5), Hi: make([]uint32, 5)}
+	for d, w := range testWidths {
+		max := uint32(1<<w - 1)
+		switch rng.IntN(4) {
+		case 0: // wildcard
+			r.Lo[d], r.Hi[d] = 0, max
+		case 1: // exact, from a small pool so that keys hit
+			v := uint32(rng.IntN(8)) * (max / 7)
+			r.Lo[d], r.Hi[d] = v, v
+		case 2: // prefix
+			l := uint8(rng.IntN(int(w) + 1))
+			v := uint32(rng.IntN(8)) * (max / 7)
+			m := prefixMask(l, w)
+			r.Lo[d], r.Hi[d] = v&m, v&m|(max&^m)
+		default: // range
+			a, b := uint32(rng.Int64N(int64(max)+1)), uint32(rng.Int64N(int64(max)+1))
+			r.Lo[d], r.Hi[d] = min(a, b), max32(a, b)
+		}
+	}
+	if rng.IntN(5) == 0 {
+		r.Need = 1 << rng.IntN(5)
+	}
+	return r
+}
+
+func max32(a, b uint32) uint32 { return max(a, b) }
+
+func randKey(rng *rand.Rand) Key {
+	var k Key
+	for d, w := range testWidths {
+		max := uint32(1<<w - 1)
+		if rng.IntN(2) == 0 {
+			k.V[d] = uint32(rng.IntN(8)) * (max / 7)
+		} else {
+			k.V[d] = uint32(rng.Int64N(int64(max) + 1))
+		}
+	}
+	k.Present = uint32(rng.IntN(32))
+	return k
+}
+
+// TestLookupMatchesNaive checks random classifiers, built whole and
+// changed rule by rule, against a scan of the rules.
+func TestLookupMatchesNaive(t *testing.T) {
+	seed := uint64(rand.Int64())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for round := 0; round < 40; round++ {
+		n := 1 + rng.IntN(300)
+		rules := make([]Rule, n)
+		for i := range rules {
+			rules[i] = randRule(rng, uint32(i*4+1))
+		}
+		c, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: 1 + rng.IntN(8)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainst(t, rng, c, rules, seed)
+		// Delete and add a few, copy on write; the old one must not change.
+		old := c
+		oldRules := append([]Rule(nil), rules...)
+		for step := 0; step < 10; step++ {
+			i := rng.IntN(len(rules))
+			del := rules[i]
+			add := randRule(rng, uint32(rng.IntN(n+2)*4+3)) // unique: the others are 1 mod 4
+			add.ID = 100000 + uint32(step)
+			for _, r := range rules {
+				if r.Prio == add.Prio {
+					add.Prio += 4 * uint32(n+3)
+				}
+			}
+			c, err = c.With([]Rule{del}, []Rule{add})
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			rules[i] = add
+			checkAgainst(t, rng, c, rules, seed)
+		}
+		checkAgainst(t, rng, old, oldRules, seed)
+	}
+}
+
+func checkAgainst(t *testing.T, rng *rand.Rand, c *Classifier, rules []Rule, seed uint64) {
+	t.Helper()
+	keys := make([]Key, 100)
+	for i := range keys {
+		keys[i] = randKey(rng)
+	}
+	ids, prios := make([]uint32, len(keys)), make([]uint32, len(keys))
+	c.LookupBatch(keys, 0, ids, prios)
+	for i := range keys {
+		k := &keys[i]
+		from := uint32(0)
+		if i%3 == 1 {
+			from = uint32(rng.IntN(len(rules) * 4))
+		}
+		wid, wp := naive(rules, k, from)
+		gid, gp := c.Lookup(k, from)
+		if wp != gp || (wp != NoMatch && wid != gid) {
+			t.Fatalf("seed %d: key %v from %d: got rule %d prio %d, want %d prio %d", seed, k, from, gid, gp, wid, wp)
+		}
+		if from == 0 && (prios[i] != gp || (gp != NoMatch && ids[i] != gid)) {
+			t.Fatalf("seed %d: batch key %v: got %d/%d, want %d/%d", seed, k, ids[i], prios[i], gid, gp)
+		}
+	}
+}
