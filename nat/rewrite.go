@@ -1,0 +1,279 @@
+package nat
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+
+	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/packet"
+)
+
+// Do rewrites p as its connection's bindings say, at a NAT hook doing
+// manip m (nf_nat_packet): the destination at PREROUTING and OUTPUT, the
+// source at POSTROUTING and INPUT, in both directions, without consulting
+// any rule. An ICMP error RELATED to a NATed connection gets its quoted
+// packet rewritten too (nf_nat_icmp_reply_translation). A packet whose
+// connection has no translation costs a status load.
+//
+// It returns false when the packet must be dropped: an ICMP error about a
+// NATed connection with a bad checksum or a broken quote, or a packet of a
+// masqueraded connection leaving by another interface than the one it was
+// masqueraded on (the connection is deleted, as nf_nat_oif_changed).
+func (n *NAT) Do(p *packet.Packet, m Manip) bool {
+	slot := p.CT
+	if slot == 0 {
+		return true
+	}
+	return n.do(p, m, n.t.Status(slot))
+}
+
+// do is Do for a packet with a connection whose status is st.
+func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
+	slot := p.CT
+	if p.CTInfo == uint8(conntrack.InfoRelated) || p.CTInfo == uint8(conntrack.InfoRelatedReply) {
+		if isICMPError(p) {
+			return n.icmpError(p, m, dirOf(p), st)
+		}
+	}
+	if st&natMask == 0 {
+		return true // the common case of a connection without NAT
+	}
+	d := dirOf(p)
+	if st&natBit(m, d) == 0 {
+		return true
+	}
+	if m == ManipSrc && d == conntrack.DirOriginal && p.OutIf != 0 {
+		if x := n.t.NATData(slot); x != 0 && x != p.OutIf {
+			n.oifChanged(slot)
+			return false
+		}
+	}
+	if x := n.xl.get(slot); x != nil {
+		o := &x[d^1]
+		if p.Family == packet.FamilyIPv4 && rewriteTCPUDP4(p, o, m) {
+			return true
+		}
+		addr, port := target(o, m, true)
+		rewrite(p.Frame[p.L3Off:p.L3End], p.Family == packet.FamilyIPv6, l4Of(p), p.Proto,
+			addr, port, o.SrcPort, m == ManipSrc, false)
+		return true
+	}
+	o := n.t.Tuple(slot, d^1)
+	addr, port := target(&o, m, true)
+	rewrite(p.Frame[p.L3Off:p.L3End], p.Family == packet.FamilyIPv6, l4Of(p), p.Proto,
+		addr, port, o.SrcPort, m == ManipSrc, false)
+	return true
+}
+
+// DoBatch is Do for a batch of packets at one hook: drop[i] is set for
+// each packet Do would drop, and left alone for the others.
+func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool) {
+	drop = drop[:len(pkts)]
+	for i, p := range pkts {
+		slot := p.CT
+		if slot == 0 {
+			continue
+		}
+		st := n.t.Status(slot)
+		if st&natMask == 0 && p.CTInfo != uint8(conntrack.InfoRelated) &&
+			p.CTInfo != uint8(conntrack.InfoRelatedReply) {
+			continue
+		}
+		if !n.do(p, m, st) {
+			drop[i] = true
+		}
+	}
+}
+
+// rewriteTCPUDP4 is rewrite for the common case, a whole IPv4 TCP or UDP
+// packet, with fewer checks and no call. It reports false for any other
+// packet.
+func rewriteTCPUDP4(p *packet.Packet, o *conntrack.Tuple, m Manip) bool {
+	l3, l4, end := int(p.L3Off), int(p.L4Off), int(p.L3End)
+	if l4 == 0 || end > len(p.Frame) || p.Fragment {
+		return false
+	}
+	f := p.Frame[:end]
+	var coff int
+	switch p.Proto {
+	case packet.ProtoTCP:
+		coff = l4 + 16
+	case packet.ProtoUDP:
+		coff = l4 + 6
+	default:
+		return false
+	}
+	if coff+2 > len(f) {
+		return false
+	}
+	aoff, poff := l3+16, l4+2
+	na, np := binary.BigEndian.Uint32(o.Src[:4]), o.SrcPort
+	if m == ManipSrc {
+		aoff, poff = l3+12, l4
+		na, np = binary.BigEndian.Uint32(o.Dst[:4]), o.DstPort
+	}
+	oa := binary.BigEndian.Uint32(f[aoff:])
+	var d uint32
+	if oa != na {
+		d = delta32(oa, na)
+		binary.BigEndian.PutUint32(f[aoff:], na)
+		binary.BigEndian.PutUint16(f[l3+10:], apply(binary.BigEndian.Uint16(f[l3+10:]), d))
+	}
+	d += setPort(f, poff, np)
+	if c := binary.BigEndian.Uint16(f[coff:]); d != 0 && (c != 0 || p.Proto == packet.ProtoTCP) {
+		if c = apply(c, d); c == 0 && p.Proto == packet.ProtoUDP {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(f[coff:], c)
+	}
+	return true
+}
+
+func l4Of(p *packet.Packet) []byte {
+	if p.L4Off == 0 || p.Fragment && p.FragOff != 0 {
+		return nil
+	}
+	return p.Frame[p.L4Off:p.L3End]
+}
+
+// target is what manip m writes into a packet from tuple o: the address
+// and port of o's inverse (inverted, nf_nat_manip_pkt: the packet is made
+// to look like the inverse of the other direction) or of o itself (for the
+// packet an ICMP error quotes). An ICMP query's identifier is o.SrcPort
+// either way.
+func target(o *conntrack.Tuple, m Manip, inverted bool) ([]byte, uint16) {
+	if (m == ManipSrc) != inverted {
+		return o.Src[:], o.SrcPort
+	}
+	return o.Dst[:], o.DstPort
+}
+
+// rewrite changes the source (src) or destination of the IP packet ip to
+// addr and port (id for ICMP queries), with incremental checksums.
+// l4 is its transport header and payload, nil when it has none (a
+// non-first fragment). inner says ip is the quoted packet of an ICMP
+// error, of which only 8 bytes of transport header may be there.
+//
+// It never reads or writes outside ip and l4.
+func rewrite(ip []byte, v6 bool, l4 []byte, proto uint8, addr []byte, port, id uint16, src, inner bool) {
+	var d uint32 // the pseudo-header's change, for the L4 checksum
+	if v6 {
+		off := 24
+		if src {
+			off = 8
+		}
+		old := ip[off : off+16]
+		if string(old) != string(addr[:16]) {
+			d = delta128(old, addr[:16])
+			copy(old, addr[:16])
+		}
+	} else {
+		off := 16
+		if src {
+			off = 12
+		}
+		old := binary.BigEndian.Uint32(ip[off:])
+		nw := binary.BigEndian.Uint32(addr)
+		if old != nw {
+			d = delta32(old, nw)
+			binary.BigEndian.PutUint32(ip[off:], nw)
+			binary.BigEndian.PutUint16(ip[10:], apply(binary.BigEndian.Uint16(ip[10:]), d))
+		}
+	}
+	if len(l4) < 8 {
+		return
+	}
+	poff := 2
+	if src {
+		poff = 0
+	}
+	switch proto {
+	case packet.ProtoTCP:
+		d += setPort(l4, poff, port)
+		if d != 0 && len(l4) >= packet.TCPMinHeaderLen {
+			binary.BigEndian.PutUint16(l4[16:], apply(binary.BigEndian.Uint16(l4[16:]), d))
+		}
+	case packet.ProtoUDP, packet.ProtoUDPLite:
+		d += setPort(l4, poff, port)
+		c := binary.BigEndian.Uint16(l4[6:])
+		if d != 0 && (c != 0 || proto == packet.ProtoUDPLite) {
+			if c = apply(c, d); c == 0 {
+				c = 0xffff // CSUM_MANGLED_0: 0 would mean "no checksum"
+			}
+			binary.BigEndian.PutUint16(l4[6:], c)
+		}
+	case packet.ProtoDCCP:
+		d += setPort(l4, poff, port)
+		if d != 0 && len(l4) >= 12 {
+			binary.BigEndian.PutUint16(l4[6:], apply(binary.BigEndian.Uint16(l4[6:]), d))
+		}
+	case packet.ProtoSCTP:
+		// CRC32c covers no pseudo-header; it is recomputed over the whole
+		// packet, which a quoted packet does not have (sctp_manip_pkt).
+		if setPort(l4, poff, port) != 0 && !inner && len(l4) >= 12 {
+			binary.LittleEndian.PutUint32(l4[8:], 0)
+			binary.LittleEndian.PutUint32(l4[8:], crc32.Checksum(l4, castagnoli))
+		}
+	case packet.ProtoICMP:
+		if !v6 && icmpv4Query(l4[0]) {
+			if x := setPort(l4, 4, id); x != 0 {
+				binary.BigEndian.PutUint16(l4[2:], apply(binary.BigEndian.Uint16(l4[2:]), x))
+			}
+		}
+	case packet.ProtoICMPv6:
+		if v6 && (l4[0] == packet.ICMPv6EchoRequest || l4[0] == packet.ICMPv6EchoReply) {
+			d += setPort(l4, 4, id)
+		}
+		if d != 0 {
+			binary.BigEndian.PutUint16(l4[2:], apply(binary.BigEndian.Uint16(l4[2:]), d))
+		}
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// setPort writes a 16-bit field and returns its checksum delta (0 when it
+// did not change).
+func setPort(b []byte, off int, v uint16) uint32 {
+	old := binary.BigEndian.Uint16(b[off:])
+	if old == v {
+		return 0
+	}
+	binary.BigEndian.PutUint16(b[off:], v)
+	return uint32(^old) + uint32(v)
+}
+
+// icmpv4Query: the ICMP types whose identifier NAT maps (icmp_manip_pkt).
+func icmpv4Query(typ uint8) bool {
+	switch typ {
+	case packet.ICMPv4Echo, packet.ICMPv4EchoReply, packet.ICMPv4Timestamp, packet.ICMPv4TimestampReply,
+		packet.ICMPv4InfoRequest, packet.ICMPv4InfoReply, packet.ICMPv4AddrMaskRequest, packet.ICMPv4AddrMaskReply:
+		return true
+	}
+	return false
+}
+
+// The incremental updates follow RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'),
+// as packet.UpdateChecksum*: a delta is the one's-complement sum of the
+// old words complemented and the new words, and several deltas add up, so
+// that an address and a port change cost one update.
+
+func delta32(old, nw uint32) uint32 {
+	return uint32(^uint16(old>>16)) + uint32(^uint16(old)) + nw>>16 + nw&0xffff
+}
+
+func delta128(old, nw []byte) uint32 {
+	var s uint32
+	for i := 0; i < 16; i += 2 {
+		s += uint32(^binary.BigEndian.Uint16(old[i:])) + uint32(binary.BigEndian.Uint16(nw[i:]))
+	}
+	return s
+}
+
+// apply returns checksum field c after changes whose deltas sum to d.
+func apply(c uint16, d uint32) uint16 {
+	s := uint32(^c) + d&0xffff + d>>16
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return ^uint16(s)
+}
