@@ -14,6 +14,7 @@ import (
 
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/hooks"
+	"github.com/nfgo/nfgo/nat"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -103,6 +104,8 @@ type Engine struct {
 	rulesMu sync.Mutex // serializes SetRuleset
 	ruleOps map[hookKey]*hooks.Ops
 	ct      *conntrack.Table
+	nat     *nat.NAT                // with connection tracking
+	natOn   bool                    // NAT hooks registered (under rulesMu)
 	pipes   atomic.Pointer[[]*pipe] // by worker index, for hooks that need per-worker state
 	ifs     []*iface                // by index; 0 is unused, LoopbackIndex is lo
 	host    *iface                  // the host port, or nil
@@ -141,6 +144,7 @@ func New(opts Options) *Engine {
 	e.pipes.Store(&[]*pipe{})
 	e.localPipe = newPipe(e, 0)
 	if e.ct != nil {
+		e.nat = nat.New(e.ct, nat.Options{Logger: opts.Logger})
 		e.registerConntrack()
 	}
 	e.reinject = make(chan *QueuedPacket, 1024)

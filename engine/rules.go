@@ -10,9 +10,9 @@ import (
 	"github.com/nfgo/nfgo/ruleset"
 )
 
-// ErrNATUnavailable refuses a ruleset with nat chains: this engine does not
-// translate addresses yet.
-var ErrNATUnavailable = errors.New("engine: nat chains are not supported yet")
+// ErrNeedsConntrack refuses a ruleset with nat chains on an engine without
+// connection tracking: NAT bindings live on conntrack entries.
+var ErrNeedsConntrack = errors.New("engine: nat chains need connection tracking")
 
 // hookKey is where a group of base chains runs.
 type hookKey struct {
@@ -27,6 +27,7 @@ type hookKey struct {
 type ruleState struct {
 	rs     *ruleset.Ruleset
 	chains map[hookKey][]int
+	nat    map[hooks.Hook][]natChain // run by the NAT hooks
 }
 
 // SetRuleset installs rs: each of its base chains runs on its hook at its
@@ -42,9 +43,13 @@ func (e *Engine) SetRuleset(rs *ruleset.Ruleset) error {
 	defer e.rulesMu.Unlock()
 	st := &ruleState{rs: rs, chains: map[hookKey][]int{}}
 	if rs != nil {
+		st.nat = natChains(rs)
+		if len(st.nat) > 0 && e.nat == nil {
+			return fmt.Errorf("%w", ErrNeedsConntrack)
+		}
 		for _, bc := range rs.BaseChains() {
 			if bc.Type == ruleset.ChainNAT {
-				return fmt.Errorf("%w: chain %s %s", ErrNATUnavailable, bc.Table, bc.Chain)
+				continue
 			}
 			k := hookKey{family: bc.Family, hook: hooks.Hook(bc.Hook), prio: hooks.Priority(bc.Priority)}
 			if bc.Hook == ruleset.HookIngress {
@@ -78,6 +83,9 @@ func (e *Engine) SetRuleset(rs *ruleset.Ruleset) error {
 	}
 	for _, o := range added {
 		e.ruleOps[hookKey{o.Family, o.Hook, o.Priority, o.Device}] = o
+	}
+	if len(st.nat) > 0 {
+		e.registerNAT()
 	}
 	e.rules.Store(st)
 	return nil
@@ -124,7 +132,7 @@ func (e *Engine) dispatcher(k hookKey) hooks.BatchFunc {
 func (e *Engine) verdict(p *packet.Packet, res *ruleset.Result) (hooks.Verdict, bool) {
 	switch res.Verdict {
 	case ruleset.NFAccept:
-		// NAT requests come only from nat chains, which SetRuleset refuses.
+		// NAT requests come only from nat chains, which the NAT hook runs.
 		return hooks.Accept, false
 	case ruleset.NFQueue:
 		return hooks.Queue(res.QueueNum, res.QueueBypass), true
