@@ -129,7 +129,15 @@ func openXDP(tb testing.TB, tp *topo, mode afxdp.AttachMode) (lan, wan *afxdp.Po
 // open.
 func startRouter(tb testing.TB, lan, wan engine.Port) *router {
 	tb.Helper()
-	e := engine.New(engine.Options{Logger: testLogger(tb)})
+	return startRouterWith(tb, lan, wan, engine.Options{})
+}
+
+// startRouterWith is startRouter with engine options (connection
+// tracking, for one); configure is called before the engine runs.
+func startRouterWith(tb testing.TB, lan, wan engine.Port, opts engine.Options, configure ...func(*engine.Engine)) *router {
+	tb.Helper()
+	opts.Logger = testLogger(tb)
+	e := engine.New(opts)
 	r := &router{e: e, ports: []engine.Port{lan, wan}}
 	var err error
 	if r.lan, err = e.AddPort(lan, engine.PortConfig{Addrs: []netip.Prefix{routerLAN4, routerLAN6}}); err != nil {
@@ -137,6 +145,9 @@ func startRouter(tb testing.TB, lan, wan engine.Port) *router {
 	}
 	if r.wan, err = e.AddPort(wan, engine.PortConfig{Addrs: []netip.Prefix{routerWAN4, routerWAN6}}); err != nil {
 		tb.Fatal(err)
+	}
+	for _, f := range configure {
+		f(e)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
