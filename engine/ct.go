@@ -71,6 +71,16 @@ func (e *Engine) ctConfirm(p *packet.Packet, s *hooks.State) hooks.Verdict {
 func (pp *pipe) discard(p *packet.Packet, r DropReason) {
 	if p.Flags&packet.FlagConsumed == 0 {
 		pp.e.ctr.drops[r].Add(1)
+		ifx := p.InIf
+		if ifx == 0 {
+			ifx = p.OutIf
+		}
+		if ifc := pp.e.iface(ifx); ifc != nil {
+			ifc.drops[r].Add(1)
+		}
+		if r == DropHook || r == DropRepeatLoop || r == DropQueueNoHandler {
+			pp.e.ctr.hookDrops[p.Hook][r].Add(1)
+		}
 		if pp.traced(p) {
 			pp.tracer.Event(&TraceEvent{Kind: TraceDrop, Packet: p, Hook: hooks.Hook(p.Hook), Reason: r})
 		}

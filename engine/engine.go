@@ -87,6 +87,7 @@ type iface struct {
 	addrs   atomic.Pointer[[]netip.Prefix]
 	running atomic.Bool
 	host    bool // the port to the host's stack
+	drops   [NumDropReasons]atomic.Uint64
 }
 
 // Engine is the packet pipeline. Configure it, then Run it.
@@ -161,7 +162,18 @@ func New(opts Options) *Engine {
 func (e *Engine) Hooks() *hooks.Registry { return e.hooks }
 
 // Stats returns a snapshot of the engine's counters.
-func (e *Engine) Stats() Stats { return e.ctr.snapshot() }
+func (e *Engine) Stats() Stats {
+	s := e.ctr.snapshot()
+	s.PortDrops = map[string][NumDropReasons]uint64{}
+	for _, ifc := range e.ifs[1:] {
+		var d [NumDropReasons]uint64
+		for r := range d {
+			d[r] = ifc.drops[r].Load()
+		}
+		s.PortDrops[ifc.name] = d
+	}
+	return s
+}
 
 // AddPort adds a port as a new interface and returns its index. Ports are
 // added before Run.

@@ -226,8 +226,12 @@ func TestDropEndsTheWayAndIsCounted(t *testing.T) {
 	if !slices.Equal(r.calls, []string{"forward/drop"}) {
 		t.Fatalf("calls %v", r.calls)
 	}
-	if s := r.e.Stats(); s.Drops[DropHook] != 1 || s.TxPackets != 0 {
+	s := r.e.Stats()
+	if s.Drops[DropHook] != 1 || s.TxPackets != 0 {
 		t.Fatalf("hook-drop %d, tx %d", s.Drops[DropHook], s.TxPackets)
+	}
+	if s.PortDrops["lan0"][DropHook] != 1 || s.PortDrops["wan0"][DropHook] != 0 || s.HookDrops[hooks.Forward][DropHook] != 1 {
+		t.Fatalf("drops by port %v, by hook %v", s.PortDrops, s.HookDrops)
 	}
 }
 

@@ -245,8 +245,12 @@ func TestRulesetSwapUnderLoadNeverMixes(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	wg.Wait()
-	if s := e.Stats(); s.Drops[DropHook] != 0 || got != sent {
-		t.Fatalf("%d of %d forwarded, %d dropped by a mixed judgement, over %d swaps", got, sent, s.Drops[DropHook], swaps.Load())
+	// Under load the far end's ring may overflow (tx-full); that is not a
+	// judgement. Every packet is either forwarded or lost there.
+	s := e.Stats()
+	if s.Drops[DropHook] != 0 || uint64(got)+s.Drops[DropTxFull] != uint64(sent) {
+		t.Fatalf("%d of %d forwarded, %d lost to a full ring, %d dropped by a mixed judgement, over %d swaps",
+			got, sent, s.Drops[DropTxFull], s.Drops[DropHook], swaps.Load())
 	}
 	if swaps.Load() < 100 {
 		t.Fatalf("only %d swaps happened", swaps.Load())

@@ -3,6 +3,7 @@ package engine
 import (
 	"sync/atomic"
 
+	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -58,6 +59,12 @@ type Stats struct {
 	NeighSolicits      uint64 // ARP requests and neighbor solicitations sent
 	Drops              [NumDropReasons]uint64
 	Malformed          [packet.NumReasons]uint64
+	// PortDrops are the drops of packets that came in by (or, for the
+	// host's own packets, were to leave by) each interface, by name.
+	PortDrops map[string][NumDropReasons]uint64
+	// HookDrops are the drops decided in a hook walk (hook-drop,
+	// repeat-loop, queue-no-handler), by hook (hooks.Hook).
+	HookDrops [hooks.Ingress + 1][NumDropReasons]uint64
 }
 
 // counters are updated by workers with atomic adds, mostly once per batch.
@@ -75,6 +82,7 @@ type counters struct {
 	neighSolicits      atomic.Uint64
 	drops              [NumDropReasons]atomic.Uint64
 	malformed          [packet.NumReasons]atomic.Uint64
+	hookDrops          [hooks.Ingress + 1][NumDropReasons]atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -92,6 +100,11 @@ func (c *counters) snapshot() Stats {
 	}
 	for i := range c.malformed {
 		s.Malformed[i] = c.malformed[i].Load()
+	}
+	for h := range c.hookDrops {
+		for r := range c.hookDrops[h] {
+			s.HookDrops[h][r] = c.hookDrops[h][r].Load()
+		}
 	}
 	return s
 }

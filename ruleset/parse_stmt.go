@@ -265,6 +265,10 @@ func (p *parser) parseNATTarget(n *NAT, fam packet.Family, addrOK bool) {
 			p.expect(tRBrack, "']'")
 			n.Addr = rangeOrPrefix(loc, hi)
 		}
+		// "]:80" lexes as "]" and the word ":80".
+		if t := p.peek(); t.Kind == tWord && strings.HasPrefix(t.Text, ":") {
+			p.splitWord(0)
+		}
 		if p.accept(tColon) {
 			n.Port = p.natPort(port)
 		}

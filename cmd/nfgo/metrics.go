@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nfgo/nfgo/engine"
+	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -25,6 +26,8 @@ var (
 	descHookBytes     = prometheus.NewDesc("nfgo_hook_bytes_total", "Bytes of the packets that entered a hook (metrics.hook_counters).", []string{"hook"}, nil)
 	descEngine        = prometheus.NewDesc("nfgo_engine_packets_total", "Packets by what the engine did with them.", []string{"what"}, nil)
 	descDrops         = prometheus.NewDesc("nfgo_drops_total", "Packets the engine dropped, by reason.", []string{"reason"}, nil)
+	descPortDrops     = prometheus.NewDesc("nfgo_port_drops_total", "Packets the engine dropped, by the port they came in by (or were to leave by) and reason.", []string{"port", "reason"}, nil)
+	descHookDrops     = prometheus.NewDesc("nfgo_hook_drops_total", "Packets dropped in a hook walk, by hook and reason.", []string{"hook", "reason"}, nil)
 	descMalformed     = prometheus.NewDesc("nfgo_malformed_total", "Frames that did not parse, by what was wrong.", []string{"reason"}, nil)
 	descCTEntries     = prometheus.NewDesc("nfgo_conntrack_entries", "Connections in the table.", nil, nil)
 	descCTMax         = prometheus.NewDesc("nfgo_conntrack_max", "The table's limit (nf_conntrack_max).", nil, nil)
@@ -40,7 +43,7 @@ type collector struct{ d *daemon }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPortPackets, descPortBytes, descPortDropped, descQueuePackets, descHookPackets,
-		descHookBytes, descEngine, descDrops, descMalformed, descCTEntries, descCTMax, descCTStat, descRulesetGen,
+		descHookBytes, descEngine, descDrops, descPortDrops, descHookDrops, descMalformed, descCTEntries, descCTMax, descCTStat, descRulesetGen,
 		descReloads, descNAT, descUptimeSeconds} {
 		ch <- d
 	}
@@ -86,6 +89,20 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i, v := range s.Drops {
 		counter(descDrops, v, engine.DropReason(i).String())
+	}
+	for port, ds := range s.PortDrops {
+		for i, v := range ds {
+			if v != 0 {
+				counter(descPortDrops, v, port, engine.DropReason(i).String())
+			}
+		}
+	}
+	for h, ds := range s.HookDrops {
+		for i, v := range ds {
+			if v != 0 {
+				counter(descHookDrops, v, hooks.Hook(h).String(), engine.DropReason(i).String())
+			}
+		}
 	}
 	for i, v := range s.Malformed {
 		if i != 0 {
