@@ -51,17 +51,21 @@ type Counter struct {
 // that readers share are atomics; the protocol state is guarded by mu (the
 // kernel's ct->lock).
 type entry struct {
-	// First cache line: what a lookup in the original direction reads.
-	tuple0  Tuple         // the original direction
+	// First cache line: what a lookup in the original direction reads: the
+	// shared fields, then the original tuple. The reply tuple starts the
+	// second line. The tuples are an array so that the one of a direction is
+	// picked by index, without a branch on the direction (a lookup's
+	// direction comes from its index word, a cache miss: a mispredicted
+	// branch on it would stall the packets behind it).
 	status  atomic.Uint32 // Status
 	mark    uint32        // connmark (atomic once published)
 	expires int64         // clock value at which it times out (atomic once published)
 	nat     uint32        // free for the nat package (atomic once published)
 	mu      spinLock      // guards proto (the kernel's ct->lock)
+	tup     [2]Tuple      // by Dir: tup[0] ends the first line, tup[1] starts the second
 
-	tuple1 Tuple // the reply direction
-	proto  protoState
-	acct   [2]struct{ packets, bytes atomic.Uint64 }
+	proto protoState
+	acct  [2]struct{ packets, bytes atomic.Uint64 }
 }
 
 // entrySize is the size the layout above is made for: three cache lines.
@@ -75,12 +79,7 @@ func (e *entry) loadExpires() int64   { return atomic.LoadInt64(&e.expires) }
 func (e *entry) storeExpires(v int64) { atomic.StoreInt64(&e.expires, v) }
 func (e *entry) loadNAT() uint32      { return atomic.LoadUint32(&e.nat) }
 
-func (e *entry) tuple(d Dir) *Tuple {
-	if d == DirOriginal {
-		return &e.tuple0
-	}
-	return &e.tuple1
-}
+func (e *entry) tuple(d Dir) *Tuple { return &e.tup[d&1] }
 
 // spinLock is a 4-byte lock for the protocol state, held for a few hundred
 // nanoseconds at most. Contention is rare: it needs the two directions of one
@@ -129,11 +128,11 @@ func (t *Table) Entry(slot uint32) (Entry, bool) {
 func (t *Table) snapshot(slot uint32, e *entry, st Status) Entry {
 	x := Entry{
 		Slot:    slot,
-		Orig:    e.tuple0,
-		Reply:   e.tuple1,
+		Orig:    e.tup[0],
+		Reply:   e.tup[1],
 		Status:  st,
 		Mark:    e.loadMark(),
-		Zone:    e.tuple0.Zone,
+		Zone:    e.tup[0].Zone,
 		Expires: e.loadExpires(),
 		NATData: e.loadNAT(),
 	}

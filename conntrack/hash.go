@@ -17,9 +17,13 @@ func mix(a, b uint64) uint64 {
 }
 
 func (h *hasher) hash(t *Tuple) uint64 {
-	w0, w1, w2, w3, w4 := t.words()
-	a := mix(w0^h.s[0], w1^h.s[1])
-	b := mix(w2^h.s[2], w3^h.s[3])
-	c := mix(w4^h.s[4], a^h.s[5])
+	k := t.key()
+	return h.hashKey(&k)
+}
+
+func (h *hasher) hashKey(k *key) uint64 {
+	a := mix(k[0]^h.s[0], k[1]^h.s[1])
+	b := mix(k[2]^h.s[2], k[3]^h.s[3])
+	c := mix(k[4]^h.s[4], a^h.s[5])
 	return mix(b^c, h.s[5]^0x9e3779b97f4a7c15)
 }

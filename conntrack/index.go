@@ -42,6 +42,34 @@ func (bk *bucket) match(tag uint64) uint32 {
 	return m
 }
 
+// pick returns the last word whose tag is that of hash h, or some other
+// word when none has it, without a branch per word: a branch on which word
+// matches would be mispredicted half the time, and each misprediction
+// would wait for the bucket's cache miss, holding back the next lookups.
+func (bk *bucket) pick(h uint64) uint64 {
+	w0, w1, w2, w3 := bk.w[0].Load(), bk.w[1].Load(), bk.w[2].Load(), bk.w[3].Load()
+	w4, w5, c := bk.w[4].Load(), bk.w[5].Load(), bk.w[6].Load()
+	if (w0^h)>>32 == 0 {
+		c = w0
+	}
+	if (w1^h)>>32 == 0 {
+		c = w1
+	}
+	if (w2^h)>>32 == 0 {
+		c = w2
+	}
+	if (w3^h)>>32 == 0 {
+		c = w3
+	}
+	if (w4^h)>>32 == 0 {
+		c = w4
+	}
+	if (w5^h)>>32 == 0 {
+		c = w5
+	}
+	return c
+}
+
 type index struct {
 	buckets []bucket
 	mask    uint64

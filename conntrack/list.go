@@ -22,7 +22,7 @@ type Filter struct {
 }
 
 func (f *Filter) matches(t *Table, slot uint32, e *entry, st Status) (Entry, bool) {
-	k := &e.tuple0
+	k := &e.tup[0]
 	if f.Family != 0 && k.Family != f.Family || f.Proto != 0 && k.Proto != f.Proto ||
 		f.ZoneSet && k.Zone != f.Zone || st&f.Status != f.Status ||
 		f.MarkMask != 0 && e.loadMark()&f.MarkMask != f.Mark ||

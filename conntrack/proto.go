@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/nfgo/nfgo/packet"
 )
@@ -38,6 +39,62 @@ func classify(p *packet.Packet, key *Tuple) kind {
 	}
 	key.Zone = p.Zone
 	return l4Key(p.Proto, p.Frame[p.L4Off:p.L3End], key, true)
+}
+
+// classifyKey is classify writing the tuple's words into k; for an ICMP
+// error, the words of the connection it quotes (relatedKey), or kInvalid.
+func classifyKey(p *packet.Packet, k *key) kind {
+	if portKey(p, k) {
+		return kNormal
+	}
+	var t Tuple
+	kd := classify(p, &t)
+	if kd == kRelated && !relatedKey(p, &t) {
+		kd = kInvalid
+	}
+	*k = t.key()
+	return kd
+}
+
+// portKey is classify for most packets: TCP, UDP, UDP-Lite, SCTP or DCCP
+// over IPv4 or IPv6, to track. It builds the words of the tuple from the
+// packet with whole-word loads, and reports false for anything else, which
+// classify handles.
+func portKey(p *packet.Packet, k *key) bool {
+	if p.CT != 0 || p.CTInfo == uint8(InfoUntracked) || p.Flags&packet.FlagNoTrack != 0 || !hasPorts(p.Proto) {
+		return false
+	}
+	l3off, l4off, end := int(p.L3Off), int(p.L4Off), int(p.L3End)
+	if l4off == 0 || l4off > end || end > len(p.Frame) {
+		return false
+	}
+	f := p.Frame[:end]
+	l4 := f[l4off:]
+	if len(l4) < 4 || (p.Proto == packet.ProtoUDP && !udpLenOK(l4)) {
+		return false
+	}
+	// The ports are big-endian in the packet and native in the tuple:
+	// swap the bytes of the 32 bits, then their halves back.
+	ports := bits.RotateLeft32(bits.ReverseBytes32(binary.LittleEndian.Uint32(l4)), 16)
+	l3 := f[l3off:]
+	switch p.Family {
+	case packet.FamilyIPv4:
+		if len(l3) < 20 {
+			return false
+		}
+		k[0], k[1] = uint64(binary.LittleEndian.Uint32(l3[12:])), 0
+		k[2], k[3] = uint64(binary.LittleEndian.Uint32(l3[16:])), 0
+	case packet.FamilyIPv6:
+		if len(l3) < 40 {
+			return false
+		}
+		k[0], k[1] = binary.LittleEndian.Uint64(l3[8:]), binary.LittleEndian.Uint64(l3[16:])
+		k[2], k[3] = binary.LittleEndian.Uint64(l3[24:]), binary.LittleEndian.Uint64(l3[32:])
+	default:
+		return false
+	}
+	k[4] = uint64(ports) | uint64(p.Proto)<<32 | uint64(p.Family)<<40 | uint64(p.Zone)<<48
+	return true
 }
 
 // addrs reads the family and addresses of the IP header in l3.
@@ -239,11 +296,37 @@ func allowClash(proto uint8) bool {
 // active to count as a stream (two seconds, as udp_packet).
 const udpStreamDelay = 2e9
 
+// simpleTimeout is simplePacket for a confirmed entry: the timeout, and
+// whether the entry becomes assured. For UDP it has no branch on the
+// status: whether an entry has seen a reply varies from packet to packet,
+// and a mispredicted branch on a value that comes from a cache miss holds
+// back the lookups of the packets behind it. An assured entry is a stream,
+// as its stream time has passed when it became assured.
+func (t *Table) simpleTimeout(e *entry, st Status, now int64) (timeout int64, assured bool) {
+	switch e.tup[0].Proto {
+	case packet.ProtoUDP, protoUDPLite:
+		seen := uint32(st>>1) & 1    // StatusSeenReply
+		already := uint32(st>>2) & 1 // StatusAssured
+		late := uint32(0)
+		if now > e.proto.udpStreamAt() {
+			late = 1
+		}
+		stream := seen & (already | late)
+		u, us := t.to.udp, t.to.udpStream
+		return u ^ (u^us)&-int64(stream), stream&^already != 0
+	case packet.ProtoICMP:
+		return t.to.icmp, false
+	case packet.ProtoICMPv6:
+		return t.to.icmpv6, false
+	}
+	return t.to.generic, false
+}
+
 // simplePacket is the tracker for everything but TCP: UDP (udp_packet),
 // ICMP/ICMPv6 (icmp_packet) and generic. It returns the timeout and whether
 // the entry becomes assured.
 func (t *Table) simplePacket(e *entry, st Status, confirmed bool, now int64) (v verdict, timeout int64, assured bool) {
-	k := &e.tuple0
+	k := &e.tup[0]
 	switch k.Proto {
 	case packet.ProtoUDP, protoUDPLite:
 		if !confirmed {

@@ -225,13 +225,18 @@ func (t *Table) find(key *Tuple, h uint64, now int64) (slot uint32, d Dir, ok bo
 	for range len(t.idx.buckets) {
 		bk := &t.idx.buckets[b]
 		// A free word is 0; its tag can equal tag only when tag is 0, and
-		// then slot 0's zero tuple never equals a key.
+		// then slot 0's zero tuple never equals a key. pick tells, without
+		// a branch per word, whether any word has the tag.
+		if (bk.pick(h)^h)>>32 != 0 {
+			goto next
+		}
 		for m := bk.match(tag); m != 0; m &= m - 1 {
 			w := bk.w[bits.TrailingZeros32(m)].Load()
 			if s, dir, ok := t.check(uint32(w), key, now); ok {
 				return s, dir, true
 			}
 		}
+	next:
 		if bk.ovf.Load() == 0 {
 			break
 		}
@@ -260,17 +265,20 @@ func (t *Table) clashes(key *Tuple, h uint64) (uint32, bool) {
 	b := h & t.idx.mask
 	for range len(t.idx.buckets) {
 		bk := &t.idx.buckets[b]
-		for i := range bk.w {
-			w := bk.w[i].Load()
-			if w>>32 != tag || w == 0 {
-				continue
-			}
+		// Usually no word has the tag: one branch-free pass over the
+		// bucket tells. A free word matches only tag 0.
+		if (bk.pick(h)^h)>>32 != 0 {
+			goto next
+		}
+		for m := bk.match(tag); m != 0; m &= m - 1 {
+			w := bk.w[bits.TrailingZeros32(m)].Load()
 			s, dir := uint32(w)>>1, Dir(w&1)
 			e := &t.slab[s]
-			if e.tuple(dir).equal(key) && Status(e.status.Load())&StatusDying == 0 {
+			if w != 0 && e.tuple(dir).equal(key) && Status(e.status.Load())&StatusDying == 0 {
 				return s, true
 			}
 		}
+	next:
 		if bk.ovf.Load() == 0 {
 			break
 		}
@@ -293,6 +301,12 @@ func (t *Table) kill(slot uint32) bool {
 // unlink is kill without the retire.
 func (t *Table) unlink(slot uint32) bool {
 	e := &t.slab[slot]
+	return t.unlinkHashed(slot, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1]))
+}
+
+// unlinkHashed is unlink with the hashes of the entry's tuples.
+func (t *Table) unlinkHashed(slot uint32, h0, h1 uint64) bool {
+	e := &t.slab[slot]
 	for {
 		st := e.status.Load()
 		if Status(st)&StatusConfirmed == 0 || Status(st)&StatusDying != 0 {
@@ -302,7 +316,6 @@ func (t *Table) unlink(slot uint32) bool {
 			break
 		}
 	}
-	h0, h1 := t.h.hash(&e.tuple0), t.h.hash(&e.tuple1)
 	a, b := t.lock2(h0, h1)
 	t.idx.remove(h0, slot, DirOriginal)
 	t.idx.remove(h1, slot, DirReply)
@@ -317,14 +330,22 @@ func (t *Table) unlink(slot uint32) bool {
 // first so that the misses overlap, and retires the slots under one lock.
 func (t *Table) killBatch(slots []uint32) int {
 	var sink uint64
-	for _, s := range slots {
+	var hs [2 * sweepBatchMax]uint64
+	for i, s := range slots[:min(len(slots), sweepBatchMax)] {
 		e := &t.slab[s]
-		h0, h1 := t.h.hash(&e.tuple0), t.h.hash(&e.tuple1)
+		h0, h1 := t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])
+		hs[2*i], hs[2*i+1] = h0, h1
 		sink += t.idx.buckets[h0&t.idx.mask].ovf.Load() + t.idx.buckets[h1&t.idx.mask].ovf.Load()
 	}
 	n := 0
-	for _, s := range slots {
-		if t.unlink(s) {
+	for i, s := range slots {
+		var ok bool
+		if i < sweepBatchMax {
+			ok = t.unlinkHashed(s, hs[2*i], hs[2*i+1])
+		} else {
+			ok = t.unlink(s)
+		}
+		if ok {
 			slots[n] = s
 			n++
 		}
@@ -333,6 +354,9 @@ func (t *Table) killBatch(slots []uint32) int {
 	t.sinkSweep += sink
 	return n
 }
+
+// sweepBatchMax is how many slots killBatch hashes ahead.
+const sweepBatchMax = 64
 
 // earlyDropScan is how many buckets early drop looks at
 // (NF_CT_EVICTION_RANGE).
@@ -357,7 +381,7 @@ func (t *Table) earlyDrop(h uint64, now int64) bool {
 				continue
 			}
 			drop := st&StatusAssured == 0 || now-e.loadExpires() >= 0
-			if !drop && e.tuple0.Proto == protoTCP {
+			if !drop && e.tup[0].Proto == protoTCP {
 				e.mu.lock()
 				drop = tcpCanEarlyDrop(TCPState(e.proto.tcp.state))
 				e.mu.unlock()

@@ -21,7 +21,7 @@ func TestEntryIsThreeCacheLines(t *testing.T) {
 	if s := unsafe.Sizeof(bucket{}); s != 64 {
 		t.Fatalf("bucket is %d bytes", s)
 	}
-	if o := unsafe.Offsetof(entry{}.tuple1); o != 64 {
+	if o := unsafe.Offsetof(entry{}.tup) + unsafe.Sizeof(Tuple{}); o != 64 {
 		t.Fatalf("reply tuple at %d, want 64", o)
 	}
 }

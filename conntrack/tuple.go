@@ -164,3 +164,33 @@ func (t Tuple) invert() (r Tuple, ok bool) {
 	}
 	return r, true
 }
+
+// key is a tuple as the five words of Tuple.words: what the hash and the
+// comparisons of the packet path read. Track builds it from the packet's
+// bytes with whole-word loads and stores, and makes a Tuple of it only when
+// it has to create an entry.
+type key [5]uint64
+
+func (t *Tuple) key() key {
+	w0, w1, w2, w3, w4 := t.words()
+	return key{w0, w1, w2, w3, w4}
+}
+
+// tuple is the Tuple whose words are k.
+func (k *key) tuple() (t Tuple) {
+	binary.LittleEndian.PutUint64(t.Src[0:8], k[0])
+	binary.LittleEndian.PutUint64(t.Src[8:16], k[1])
+	binary.LittleEndian.PutUint64(t.Dst[0:8], k[2])
+	binary.LittleEndian.PutUint64(t.Dst[8:16], k[3])
+	t.SrcPort, t.DstPort = uint16(k[4]), uint16(k[4]>>16)
+	t.Proto, t.Family, t.Zone = uint8(k[4]>>32), packet.Family(k[4]>>40), uint16(k[4]>>48)
+	return t
+}
+
+// is reports whether t is the tuple of k, without a branch per word.
+func (k *key) is(t *Tuple) bool {
+	b0, b1, b2, b3, b4 := t.words()
+	return (k[0]^b0)|(k[1]^b1)|(k[2]^b2)|(k[3]^b3)|(k[4]^b4) == 0
+}
+
+func (k *key) proto() uint8 { return uint8(k[4] >> 32) }

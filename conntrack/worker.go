@@ -1,8 +1,6 @@
 package conntrack
 
 import (
-	"math/bits"
-
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -16,14 +14,19 @@ type Worker struct {
 	t        *Table
 	r        *reader
 	cache    []uint32  // free slots, private
-	pend     []pending // unconfirmed entries carried by packets in flight
+	pend     []pending // unconfirmed entries carried by packets in flight; slot 0: gone
+	pendHead int       // pend[:pendHead] are gone
+	// pendSeen has a bit per hash (bits 54-63) of the original tuples in
+	// pend, so that pendingFor scans pend only when a packet may join one.
+	// Cleared when pend empties.
+	pendSeen [16]uint64
 	st       [nStats]uint64
 	pub      *[nStats]atomicCounter
 	quiesces int
 	now      int64
 	sink     uint64
 
-	keys  [batchMax]Tuple
+	keys  [batchMax]key
 	hs    [batchMax]uint64
 	kinds [batchMax]kind
 	cand  [batchMax]uint32 // slot<<1 | dir of a candidate entry
@@ -84,6 +87,14 @@ func (w *Worker) Close() {
 // A worker that stops calling it holds back the reuse of deleted entries'
 // slots, so a worker about to block (an empty queue) calls Idle instead.
 func (w *Worker) Quiesce() {
+	if len(w.pend) == 0 && len(w.loans) == 0 && w.quiesces < statsEvery-1 && w.r.epoch.Load() == w.t.epoch.Load() {
+		w.quiesces++ // the common case, inlined: nothing to do
+		return
+	}
+	w.quiesce()
+}
+
+func (w *Worker) quiesce() {
 	for len(w.pend) > 0 {
 		w.release(len(w.pend) - 1)
 	}
@@ -92,6 +103,7 @@ func (w *Worker) Quiesce() {
 		w.repay()
 	}
 	if w.quiesces++; w.quiesces >= statsEvery {
+		w.quiesces = 0
 		w.flushStats()
 	}
 }
@@ -122,6 +134,10 @@ func (w *Worker) Track(pkts []*packet.Packet, drop []bool) {
 	t := w.t
 	w.now = t.clock()
 	t.enter(w.r)
+	if len(pkts) == 1 {
+		w.track1(pkts[0], &drop[0])
+		return
+	}
 	for off := 0; off < len(pkts); off += batchMax {
 		n := min(batchMax, len(pkts)-off)
 		w.trackBatch(pkts[off:off+n], drop[off:off+n])
@@ -130,84 +146,183 @@ func (w *Worker) Track(pkts []*packet.Packet, drop []bool) {
 
 func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
 	t := w.t
-	buckets, mask := t.idx.buckets, t.idx.mask
+	buckets, mask, slab := t.idx.buckets, t.idx.mask, t.slab
+	n := min(len(pkts), batchMax)
+	pkts, drop = pkts[:n], drop[:n]
 	var sink uint64
-	// Tuples and hashes first, then three short loops of loads only: the
-	// home buckets, then the candidate entries. Each loop issues its loads
-	// back to back with nothing between them, so the out-of-order core keeps
-	// many cache misses in flight instead of two or three.
+	// Keys and hashes first, then short loops of loads only: the home
+	// buckets, then the candidate entries. Each loop issues its loads back
+	// to back with nothing between them, so the out-of-order core keeps many
+	// cache misses in flight instead of two or three.
 	for i, p := range pkts {
-		k := classify(p, &w.keys[i])
-		if k == kRelated && !relatedKey(p, &w.keys[i]) {
-			k = kInvalid
-		}
+		i &= batchMax - 1
+		k := classifyKey(p, &w.keys[i])
 		w.kinds[i] = k
+		w.hs[i] = 0 // a harmless bucket to touch
 		if k == kNormal || k == kRelated {
-			w.hs[i] = t.h.hash(&w.keys[i])
-		} else {
-			w.hs[i] = 0 // a harmless bucket to touch
+			w.hs[i] = t.h.hashKey(&w.keys[i])
 		}
 	}
-	if len(pkts) >= 4 {
-		for i := range pkts {
-			sink += buckets[w.hs[i]&mask].ovf.Load()
+	if n >= 4 {
+		for i := range n {
+			sink += buckets[w.hs[i&(batchMax-1)]&mask].ovf.Load()
 		}
-		for i := range pkts {
-			if k := w.kinds[i]; k != kNormal && k != kRelated {
-				continue
-			}
-			h := w.hs[i]
-			bk := &buckets[h&mask]
-			if m := bk.match(h >> 32); m != 0 {
-				w.cand[i] = uint32(bk.w[bits.TrailingZeros32(m)].Load())
-			}
+	}
+	// The candidate of each packet: the last word of its home bucket with
+	// its tag, picked without a branch on which word it is; 0 if none has
+	// it. The buckets are in cache by now.
+	for i := range n {
+		i &= batchMax - 1
+		w.cand[i] = candidate(buckets, mask, w.hs[i])
+	}
+	if n >= 4 {
+		// The lines an established packet reads: the shared fields and
+		// the original tuple, the reply tuple and the UDP stream time, in a
+		// loop of a few instructions a packet so that the misses of the
+		// whole batch are in flight at once.
+		for i := range n {
+			e := &slab[w.cand[i&(batchMax-1)]>>1]
+			sink += uint64(e.status.Load()) + uint64(e.tup[1].Proto)
 		}
 		fresh := len(w.cache)
-		for i := range pkts {
-			if c := w.cand[i]; c != 0 {
-				e := &t.slab[c>>1]
-				sink += uint64(e.status.Load()) + uint64(e.tuple(Dir(c&1)).SrcPort)
-			} else if w.kinds[i] == kNormal && fresh > 0 {
+		for i := range n {
+			i &= batchMax - 1
+			c := w.cand[i]
+			if c == 0 && w.kinds[i] == kNormal && fresh > 0 {
 				// Probably a new connection: load the three lines of the
 				// slot it will get, so that create writes to cache.
 				fresh--
-				e := &t.slab[w.cache[fresh]]
-				sink += uint64(e.status.Load()) + uint64(e.tuple1.SrcPort) + uint64(e.proto.tcp.state)
+				e := &slab[w.cache[fresh]]
+				sink += uint64(e.status.Load()) + uint64(e.tup[1].SrcPort) + uint64(e.proto.tcp.state)
 			}
 		}
 	}
 	w.sink += sink
 	for i, p := range pkts {
+		i &= batchMax - 1
 		// A candidate is good for this batch only: after Quiesce its slot
 		// may be reused.
 		c := w.cand[i]
 		w.cand[i] = 0
-		switch w.kinds[i] {
-		case kSkip:
-			if p.CT != 0 {
-				w.st[sIgnore]++
-			}
-		case kInvalid:
-			w.invalid(p)
-		case kUntracked:
-			p.CT, p.CTInfo = 0, uint8(InfoUntracked)
-		case kRelated:
-			slot, d, ok := t.find(&w.keys[i], w.hs[i], w.now)
-			if !ok {
-				w.st[sError]++ // an error about no known connection
-				w.invalid(p)
+		k := w.kinds[i]
+		if k == kNormal {
+			// Most packets: one of a live entry of UDP or another protocol
+			// without state, found at the candidate.
+			e := &slab[c>>1]
+			d := Dir(c & 1)
+			st := Status(e.status.Load())
+			if w.keys[i].is(&e.tup[d]) && st&(StatusConfirmed|StatusDying) == StatusConfirmed &&
+				w.now-e.loadExpires() < 0 && e.tup[0].Proto != packet.ProtoTCP {
+				w.established(p, c>>1, e, d, st)
 				continue
 			}
-			w.st[sFound]++
-			p.CT, p.CTInfo = slot, uint8(InfoRelated)
-			if d == DirReply {
-				p.CTInfo = uint8(InfoRelatedReply)
-			}
-		case kNormal:
-			if !w.trackOne(p, &w.keys[i], w.hs[i], c) {
-				drop[i] = true
+		}
+		w.trackSlow(i, k, p, &drop[i], c)
+	}
+}
+
+// track1 is trackBatch for a batch of one packet, with nothing to overlap:
+// the fewer instructions it runs, the more lookups of consecutive calls the
+// out-of-order core keeps in flight at once.
+func (w *Worker) track1(p *packet.Packet, drop *bool) {
+	t := w.t
+	k := &w.keys[0]
+	kd := classifyKey(p, k)
+	var h uint64
+	var c uint32
+	if kd == kNormal || kd == kRelated {
+		h = t.h.hashKey(k)
+		c = candidate(t.idx.buckets, t.idx.mask, h)
+		if kd == kNormal {
+			e := &t.slab[c>>1]
+			d := Dir(c & 1)
+			st := Status(e.status.Load())
+			if k.is(&e.tup[d]) && st&(StatusConfirmed|StatusDying) == StatusConfirmed &&
+				w.now-e.loadExpires() < 0 && e.tup[0].Proto != packet.ProtoTCP {
+				w.established(p, c>>1, e, d, st)
+				return
 			}
 		}
+	}
+	w.hs[0] = h
+	w.trackSlow(0, kd, p, drop, c)
+}
+
+// candidate is the word (slot<<1 | dir) of the home bucket of hash h with
+// its tag, or 0.
+func candidate(buckets []bucket, mask, h uint64) uint32 {
+	c := buckets[h&mask].pick(h)
+	if (c^h)>>32 != 0 {
+		c = 0
+	}
+	return uint32(c)
+}
+
+// trackSlow is the rest of trackBatch, for a packet whose key is w.keys[i].
+func (w *Worker) trackSlow(i int, k kind, p *packet.Packet, drop *bool, c uint32) {
+	t := w.t
+	switch k {
+	case kSkip:
+		if p.CT != 0 {
+			w.st[sIgnore]++
+		}
+	case kInvalid:
+		w.invalid(p)
+	case kUntracked:
+		p.CT, p.CTInfo = 0, uint8(InfoUntracked)
+	case kRelated:
+		key := w.keys[i].tuple()
+		slot, d, ok := t.find(&key, w.hs[i], w.now)
+		if !ok {
+			w.st[sError]++ // an error about no known connection
+			w.invalid(p)
+			return
+		}
+		w.st[sFound]++
+		p.CT, p.CTInfo = slot, uint8(InfoRelated)
+		if d == DirReply {
+			p.CTInfo = uint8(InfoRelatedReply)
+		}
+	case kNormal:
+		key := w.keys[i].tuple()
+		if !w.trackOne(p, &key, w.hs[i], c) {
+			*drop = true
+		}
+	}
+}
+
+// establishedInfo is the ctinfo of a packet of an established entry, by
+// direction<<1 | SEEN_REPLY.
+var establishedInfo = [4]uint8{uint8(InfoNew), uint8(InfoEstablished), uint8(InfoEstablishedReply), uint8(InfoEstablishedReply)}
+
+// established is trackOne and update for a packet of a confirmed, live
+// entry of a protocol other than TCP, in direction d: the packet path of
+// most packets. st is the entry's status. It has no branch on the
+// direction, and none that is not nearly always taken the same way.
+func (w *Worker) established(p *packet.Packet, slot uint32, e *entry, d Dir, st Status) {
+	t := w.t
+	w.st[sFound]++
+	timeout, assured := t.simpleTimeout(e, st, w.now)
+	refresh(e, w.now+timeout)
+	if assured && Status(e.status.Or(uint32(StatusAssured)))&StatusAssured == 0 {
+		t.emit(EventUpdate, slot, e)
+	}
+	seen := uint32(st>>1) & 1 // StatusSeenReply
+	p.CT, p.CTInfo = slot, establishedInfo[uint32(d)<<1|seen]
+	if uint32(d)&^seen != 0 {
+		// The first packet in the reply direction.
+		w.seenReply(slot, e)
+	}
+	if t.opts.Accounting {
+		e.acct[d&1].packets.Add(1)
+		e.acct[d&1].bytes.Add(uint64(p.Len()))
+	}
+}
+
+func (w *Worker) seenReply(slot uint32, e *entry) {
+	if Status(e.status.Load())&(StatusSeenReply|StatusDying) == 0 &&
+		Status(e.status.Or(uint32(StatusSeenReply)))&StatusSeenReply == 0 {
+		w.t.emit(EventUpdate, slot, e)
 	}
 }
 
@@ -274,10 +389,7 @@ func (w *Worker) trackOne(p *packet.Packet, key *Tuple, h uint64, cand uint32) b
 		p.CT = slot
 		if d == DirReply {
 			p.CTInfo = uint8(InfoEstablishedReply)
-			if Status(e.status.Load())&(StatusSeenReply|StatusDying) == 0 &&
-				Status(e.status.Or(uint32(StatusSeenReply)))&StatusSeenReply == 0 {
-				t.emit(EventUpdate, slot, e)
-			}
+			w.seenReply(slot, e)
 		} else if Status(e.status.Load())&StatusSeenReply != 0 {
 			p.CTInfo = uint8(InfoEstablished)
 		} else {
@@ -307,7 +419,7 @@ func refresh(e *entry, exp int64) {
 func (w *Worker) update(p *packet.Packet, slot uint32, e *entry, d Dir, confirmed bool, seg *tcpSeg) verdict {
 	t := w.t
 	st := Status(e.status.Load())
-	if e.tuple0.Proto != packet.ProtoTCP {
+	if e.tup[0].Proto != packet.ProtoTCP {
 		v, timeout, assured := t.simplePacket(e, st, confirmed, w.now)
 		if v != vAccept {
 			return v
@@ -380,7 +492,7 @@ func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool
 	}
 	e := &t.slab[slot]
 	t.gens[slot].Add(1)
-	e.tuple0, e.tuple1 = *key, reply
+	e.tup[0], e.tup[1] = *key, reply
 	// Private until published: plain writes, and one atomic store last.
 	e.mark, e.nat, e.expires = 0, 0, w.now
 	e.proto = protoState{tcp: st}
@@ -395,6 +507,7 @@ func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool
 	h1 := t.h.hash(&reply)
 	w.sink += t.idx.buckets[h1&t.idx.mask].ovf.Load()
 	w.pend = append(w.pend, pending{slot: slot, refs: 1, h: h, h1: h1})
+	w.pendSeen[h>>60] |= 1 << (h >> 54 & 63)
 	w.st[sNew]++
 	return slot, true
 }
@@ -415,8 +528,11 @@ func (w *Worker) allocSlot() uint32 {
 // pendingFor finds an unconfirmed entry of this worker with original tuple
 // key: a second packet of a new connection in the same batch joins it.
 func (w *Worker) pendingFor(key *Tuple, h uint64) int {
-	for i := range w.pend {
-		if w.pend[i].h == h && w.t.slab[w.pend[i].slot].tuple0.equal(key) {
+	if w.pendSeen[h>>60]&(1<<(h>>54&63)) == 0 {
+		return -1
+	}
+	for i := w.pendHead; i < len(w.pend); i++ {
+		if w.pend[i].h == h && w.pend[i].slot != 0 && w.t.slab[w.pend[i].slot].tup[0].equal(key) {
 			return i
 		}
 	}
@@ -424,7 +540,10 @@ func (w *Worker) pendingFor(key *Tuple, h uint64) int {
 }
 
 func (w *Worker) pendingSlot(slot uint32) int {
-	for i := range w.pend {
+	if slot == 0 {
+		return -1
+	}
+	for i := w.pendHead; i < len(w.pend); i++ {
 		if w.pend[i].slot == slot {
 			return i
 		}
@@ -451,8 +570,21 @@ func (w *Worker) release(i int) {
 }
 
 func (w *Worker) dropPending(i int) {
-	w.pend[i] = w.pend[len(w.pend)-1]
-	w.pend = w.pend[:len(w.pend)-1]
+	// Entries are confirmed mostly in the order they were made: the entry
+	// is marked gone (slot 0) and the live ones stay in order between
+	// pendHead and the end, both of which are kept on a live entry, so that
+	// pendingSlot finds the next one to confirm first.
+	w.pend[i] = pending{}
+	for w.pendHead < len(w.pend) && w.pend[w.pendHead].slot == 0 {
+		w.pendHead++
+	}
+	for len(w.pend) > w.pendHead && w.pend[len(w.pend)-1].slot == 0 {
+		w.pend = w.pend[:len(w.pend)-1]
+	}
+	if w.pendHead == len(w.pend) {
+		w.pend, w.pendHead = w.pend[:0], 0
+		w.pendSeen = [16]uint64{}
+	}
 }
 
 // Confirm runs at the end of POSTROUTING and INPUT (priority MaxInt32,
@@ -484,9 +616,9 @@ func (w *Worker) Confirm(p *packet.Packet) bool {
 	var a, b *stripe
 	for try := 0; ; try++ {
 		a, b = t.lock2(h0, h1)
-		other, clash := t.clashes(&e.tuple0, h0)
+		other, clash := t.clashes(&e.tup[0], h0)
 		if !clash {
-			other, clash = t.clashes(&e.tuple1, h1)
+			other, clash = t.clashes(&e.tup[1], h1)
 		}
 		if !clash {
 			break
@@ -512,7 +644,7 @@ func (w *Worker) Confirm(p *packet.Packet) bool {
 func (w *Worker) clash(p *packet.Packet, pi int, e *entry, other uint32) bool {
 	t := w.t
 	o := &t.slab[other]
-	if allowClash(e.tuple0.Proto) && o.tuple0 == e.tuple0 && o.tuple1 == e.tuple1 {
+	if allowClash(e.tup[0].Proto) && o.tup[0] == e.tup[0] && o.tup[1] == e.tup[1] {
 		w.release(pi)
 		p.CT = other
 		if Status(o.status.Load())&StatusSeenReply != 0 {
@@ -552,7 +684,7 @@ func (w *Worker) SetReplyTuple(slot uint32, r Tuple) error {
 	if pi < 0 {
 		return ErrConfirmed
 	}
-	w.t.slab[slot].tuple1 = r
+	w.t.slab[slot].tup[1] = r
 	w.pend[pi].h1 = w.t.h.hash(&r)
 	return nil
 }
@@ -567,7 +699,7 @@ func (w *Worker) TupleTaken(r Tuple, ignore uint32) bool {
 		return true
 	}
 	for _, pd := range w.pend {
-		if e := &t.slab[pd.slot]; pd.slot != ignore && (e.tuple1.equal(&r) || e.tuple0.equal(&r)) {
+		if e := &t.slab[pd.slot]; pd.slot != 0 && pd.slot != ignore && (e.tup[1].equal(&r) || e.tup[0].equal(&r)) {
 			return true
 		}
 	}
