@@ -12,7 +12,6 @@ import (
 	"github.com/nfgo/nfgo/internal/netnstest"
 	"github.com/nfgo/nfgo/io/afxdp"
 	"github.com/nfgo/nfgo/io/tun"
-	"github.com/nfgo/nfgo/ruleset"
 )
 
 // The router's own services sit behind nfgo's INPUT chain: packets for the
@@ -42,14 +41,7 @@ func TestRouterServicesBehindInputThroughHostPort(t *testing.T) {
 	netnstest.AddAddr(t, hl, routerLAN4)
 	netnstest.AddAddr(t, hl, routerWAN4)
 
-	cmds, err := ruleset.Parse("host.nft", []byte(hostRuleset), ruleset.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := ruleset.New(ruleset.Options{}).Apply(cmds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := mustRuleset(t, "host.nft", hostRuleset)
 	ct := conntrack.New(conntrack.Options{})
 	t.Cleanup(ct.Close)
 	r := startRouterWith(t, lan, wan, engine.Options{Conntrack: ct}, func(e *engine.Engine) {

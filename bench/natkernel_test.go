@@ -22,7 +22,6 @@ import (
 	"github.com/nfgo/nfgo/internal/netnstest"
 	"github.com/nfgo/nfgo/io/afxdp"
 	"github.com/nfgo/nfgo/packet"
-	"github.com/nfgo/nfgo/ruleset"
 )
 
 // The same NAT scenarios through the kernel's own NAT (nftables in the
@@ -100,14 +99,7 @@ func TestNATMatchesKernelNAT(t *testing.T) {
 		lan, wan := openXDP(t, tp, afxdp.ModeAuto)
 		ct := conntrack.New(conntrack.Options{})
 		t.Cleanup(ct.Close)
-		cmds, err := ruleset.Parse("nat.nft", []byte(natCompareRuleset), ruleset.ParseOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := ruleset.New(ruleset.Options{}).Apply(cmds)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rs := mustRuleset(t, "nat.nft", natCompareRuleset)
 		r := startRouterWith(t, lan, wan, engine.Options{Conntrack: ct}, func(e *engine.Engine) {
 			if err := e.SetRuleset(rs); err != nil {
 				t.Fatal(err)

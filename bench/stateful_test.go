@@ -49,14 +49,7 @@ func TestFirewallAndNATOverAFXDP(t *testing.T) {
 	lan, wan := openXDP(t, tp, afxdp.ModeAuto)
 	ct := conntrack.New(conntrack.Options{})
 	t.Cleanup(ct.Close)
-	cmds, err := ruleset.Parse("router.nft", []byte(routerRuleset), ruleset.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := ruleset.New(ruleset.Options{}).Apply(cmds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := mustRuleset(t, "router.nft", routerRuleset)
 	startRouterWith(t, lan, wan, engine.Options{Conntrack: ct}, func(e *engine.Engine) {
 		if err := e.SetRuleset(rs); err != nil {
 			t.Fatal(err)
@@ -129,4 +122,18 @@ func TestFirewallAndNATOverAFXDP(t *testing.T) {
 			t.Fatalf("the client got %q and answered %q", msg, reply)
 		}
 	})
+}
+
+// mustRuleset parses and applies nft text, failing tb on an error.
+func mustRuleset(tb testing.TB, name, text string) *ruleset.Ruleset {
+	tb.Helper()
+	cmds, err := ruleset.Parse(name, []byte(text), ruleset.ParseOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rs, err := ruleset.New(ruleset.Options{}).Apply(cmds)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
 }

@@ -62,22 +62,10 @@ func (f flow) String() string {
 	return sb.String()
 }
 
+// protoName names a protocol as conntrack does, or gives its number.
 func protoName(p uint8) string {
-	switch p {
-	case packet.ProtoTCP:
-		return "tcp"
-	case packet.ProtoUDP:
-		return "udp"
-	case packet.ProtoICMP:
-		return "icmp"
-	case packet.ProtoICMPv6:
-		return "icmpv6"
-	case 132:
-		return "sctp"
-	case 33:
-		return "dccp"
-	case 136:
-		return "udplite"
+	if name := ctProtoName(p); name != "unknown" {
+		return name
 	}
 	return strconv.Itoa(int(p))
 }
