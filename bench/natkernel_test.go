@@ -21,7 +21,6 @@ import (
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/internal/netnstest"
 	"github.com/nfgo/nfgo/io/afxdp"
-	"github.com/nfgo/nfgo/packet"
 )
 
 // The same NAT scenarios through the kernel's own NAT (nftables in the
@@ -205,7 +204,7 @@ func natCaptureRun(t *testing.T, h *natHosts) []string {
 			udpExchange(t, h.client, netip.AddrPortFrom(p.client, 41002), h.server, netip.AddrPortFrom(p.server, 7302), netip.AddrPortFrom(p.server, 7302))
 		})
 		t.Run("masquerade icmp echo"+fam, func(t *testing.T) {
-			pingWithID(t, h.client, p.client, p.server, id, 3)
+			pingFrom(t, h.client, p.client, p.server, id, 3)
 		})
 		t.Run("icmp error about a masqueraded udp flow"+fam, func(t *testing.T) {
 			udpRefused(t, h.client, netip.AddrPortFrom(p.client, 41006), netip.AddrPortFrom(p.server, 7306))
@@ -408,84 +407,4 @@ func udpRefused(tb testing.TB, ns *netnstest.NS, local, dst netip.AddrPort) {
 		}
 	}
 	tb.Fatalf("udp %v -> %v: no port unreachable came back", local, dst)
-}
-
-// pingWithID is ping from src with a chosen echo identifier, so that two
-// runs send the same requests.
-func pingWithID(tb testing.TB, ns *netnstest.NS, src, dst netip.Addr, id uint16, count int) {
-	tb.Helper()
-	v6 := dst.Is6()
-	var fd int
-	err := ns.Do(func() (err error) {
-		if v6 {
-			fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
-		} else {
-			fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
-		}
-		if err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		if v6 {
-			return unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16()})
-		}
-		return unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()})
-	})
-	if err != nil {
-		tb.Fatalf("ping %v: raw socket: %v", dst, err)
-	}
-	defer unix.Close(fd)
-	var sa unix.Sockaddr
-	var reqType, replyType uint8
-	if v6 {
-		sa = &unix.SockaddrInet6{Addr: dst.As16()}
-		reqType, replyType = packet.ICMPv6EchoRequest, packet.ICMPv6EchoReply
-	} else {
-		sa = &unix.SockaddrInet4{Addr: dst.As4()}
-		reqType, replyType = packet.ICMPv4Echo, packet.ICMPv4EchoReply
-	}
-	buf := make([]byte, 2048)
-	for seq := 1; seq <= count; seq++ {
-		msg := make([]byte, 8+56)
-		msg[0] = reqType
-		msg[4], msg[5] = byte(id>>8), byte(id)
-		msg[6], msg[7] = byte(seq>>8), byte(seq)
-		for i := 8; i < len(msg); i++ {
-			msg[i] = byte(seq + i)
-		}
-		if !v6 {
-			// The kernel fills in ICMPv6 checksums on raw sockets, not
-			// ICMP ones.
-			s := packet.Fold(packet.Sum(msg, 0))
-			msg[2], msg[3] = byte(s>>8), byte(s)
-		}
-		answered := false
-		for try := 0; try < 5 && !answered; try++ {
-			if err := unix.Sendto(fd, msg, 0, sa); err != nil {
-				tb.Fatalf("ping %v seq %d: send: %v", dst, seq, err)
-			}
-			deadline := time.Now().Add(300 * time.Millisecond)
-			for !answered && time.Now().Before(deadline) {
-				n, from, err := unix.Recvfrom(fd, buf, 0)
-				if err != nil {
-					continue // the 50 ms receive timeout
-				}
-				reply := buf[:n]
-				if !v6 {
-					if n < 20 || n < int(reply[0]&0xf)*4 {
-						continue
-					}
-					reply = reply[int(reply[0]&0xf)*4:]
-				}
-				answered = len(reply) == len(msg) && reply[0] == replyType && sameAddr(from, dst) &&
-					reply[4] == msg[4] && reply[5] == msg[5] && reply[6] == msg[6] && reply[7] == msg[7]
-			}
-		}
-		if !answered {
-			tb.Fatalf("ping %v id %#x: no reply to seq %d", dst, id, seq)
-		}
-	}
 }

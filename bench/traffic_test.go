@@ -30,6 +30,13 @@ import (
 // first may wait for neighbor resolution.
 func ping(tb testing.TB, ns *netnstest.NS, dst netip.Addr, count int) {
 	tb.Helper()
+	pingFrom(tb, ns, netip.Addr{}, dst, uint16(rand.Uint32()), count)
+}
+
+// pingFrom is ping with identifier id, from address src when it is valid
+// (the socket is bound to it).
+func pingFrom(tb testing.TB, ns *netnstest.NS, src, dst netip.Addr, id uint16, count int) {
+	tb.Helper()
 	v6 := dst.Is6()
 	var fd int
 	err := ns.Do(func() (err error) {
@@ -42,7 +49,17 @@ func ping(tb testing.TB, ns *netnstest.NS, dst netip.Addr, count int) {
 			return err
 		}
 		tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
-		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		switch {
+		case !src.IsValid():
+			return nil
+		case v6:
+			return unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16()})
+		default:
+			return unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()})
+		}
 	})
 	if err != nil {
 		tb.Fatalf("ping %v: raw socket: %v", dst, err)
@@ -57,7 +74,6 @@ func ping(tb testing.TB, ns *netnstest.NS, dst netip.Addr, count int) {
 		sa = &unix.SockaddrInet4{Addr: dst.As4()}
 		reqType, replyType = packet.ICMPv4Echo, packet.ICMPv4EchoReply
 	}
-	id := uint16(rand.Uint32())
 	buf := make([]byte, 2048)
 	for seq := 1; seq <= count; seq++ {
 		msg := make([]byte, 8+56)
