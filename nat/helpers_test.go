@@ -5,9 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/internal/pktbuild"
 	"github.com/nfgo/nfgo/packet"
@@ -131,37 +128,11 @@ func verify(tb testing.TB, b []byte) {
 	}
 }
 
-type checksummed interface {
-	VerifyChecksum() (error, gopacket.ChecksumVerificationResult)
-}
-
-// verifyLayers decodes b with gopacket and checks the checksum of every
-// layer that has one. needOne: fail if none has.
+// verifyLayers checks b's checksums with gopacket. needOne: fail if no
+// layer has one.
 func verifyLayers(tb testing.TB, b []byte, needOne bool) {
 	tb.Helper()
-	first := layers.LayerTypeIPv4
-	if b[0]>>4 == 6 {
-		first = layers.LayerTypeIPv6
-	}
-	g := gopacket.NewPacket(b, first, gopacket.Default)
-	if el := g.ErrorLayer(); el != nil {
-		tb.Fatalf("gopacket: %v", el.Error())
-	}
-	n := 0
-	for _, l := range g.Layers() {
-		if s, ok := l.(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			s.SetNetworkLayerForChecksum(g.NetworkLayer())
-		}
-		if c, ok := l.(checksummed); ok {
-			n++
-			if err, res := c.VerifyChecksum(); err != nil || !res.Valid {
-				tb.Errorf("gopacket: %v checksum: %v %+v", l.LayerType(), err, res)
-			}
-		}
-	}
-	if needOne && n == 0 {
+	if pktbuild.CheckWithGopacket(tb, b) == 0 && needOne {
 		tb.Fatal("gopacket: no layer with a checksum")
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/nfgo/nfgo/packet"
 )
 
-type checksummed interface {
-	VerifyChecksum() (error, gopacket.ChecksumVerificationResult)
-}
-
 // TestBuiltPacketsHaveChecksumsGopacketAccepts checks the builders against
 // an independent decoder: every layer with a checksum must verify.
 func TestBuiltPacketsHaveChecksumsGopacketAccepts(t *testing.T) {
@@ -36,28 +32,7 @@ func TestBuiltPacketsHaveChecksumsGopacketAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			first := layers.LayerTypeIPv4
-			if tt.ip[0]>>4 == 6 {
-				first = layers.LayerTypeIPv6
-			}
-			g := gopacket.NewPacket(tt.ip, first, gopacket.Default)
-			if el := g.ErrorLayer(); el != nil {
-				t.Fatalf("gopacket: %v", el.Error())
-			}
-			n := 0
-			for _, l := range g.Layers() {
-				if s, ok := l.(interface {
-					SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-				}); ok {
-					s.SetNetworkLayerForChecksum(g.NetworkLayer())
-				}
-				if c, ok := l.(checksummed); ok {
-					n++
-					if err, res := c.VerifyChecksum(); err != nil || !res.Valid {
-						t.Errorf("%v checksum: %v %+v", l.LayerType(), err, res)
-					}
-				}
-			}
+			n := pktbuild.CheckWithGopacket(t, tt.ip)
 			if n == 0 {
 				t.Fatal("no layer with a checksum")
 			}
