@@ -24,13 +24,29 @@ func (n *NAT) Do(p *packet.Packet, m Manip) bool {
 	if slot == 0 {
 		return true
 	}
-	return n.do(p, m, n.t.Status(slot))
+	st := n.t.Status(slot)
+	if !related(p) {
+		// The established packets of NATed connections and those of
+		// connections without NAT: the fast path.
+		d := dirOf(p)
+		if st&natBit(m, d) == 0 {
+			return true
+		}
+		if xs := n.xl.slab(); int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
+			return true
+		}
+	}
+	return n.do(p, m, st)
+}
+
+func related(p *packet.Packet) bool {
+	return p.CTInfo == uint8(conntrack.InfoRelated) || p.CTInfo == uint8(conntrack.InfoRelatedReply)
 }
 
 // do is Do for a packet with a connection whose status is st.
 func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
 	slot := p.CT
-	if p.CTInfo == uint8(conntrack.InfoRelated) || p.CTInfo == uint8(conntrack.InfoRelatedReply) {
+	if related(p) {
 		if isICMPError(p) {
 			return n.icmpError(p, m, dirOf(p), st)
 		}
@@ -42,17 +58,15 @@ func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
 	if st&natBit(m, d) == 0 {
 		return true
 	}
-	if m == ManipSrc && d == conntrack.DirOriginal && p.OutIf != 0 {
-		if x := n.t.NATData(slot); x != 0 && x != p.OutIf {
-			n.oifChanged(slot)
-			return false
-		}
+	if n.oifMoved(p, slot, m, d) {
+		n.oifChanged(slot)
+		return false
 	}
 	if x := n.xl.get(slot); x != nil {
-		o := &x[d^1]
-		if p.Family == packet.FamilyIPv4 && rewriteTCPUDP4(p, o, m) {
+		if x.rewriteFast(p, d, m) {
 			return true
 		}
+		o := &x.tup[d^1]
 		addr, port := target(o, m, true)
 		rewrite(p.Frame[p.L3Off:p.L3End], p.Family == packet.FamilyIPv6, l4Of(p), p.Proto,
 			addr, port, o.SrcPort, m == ManipSrc, false)
@@ -65,68 +79,46 @@ func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
 	return true
 }
 
+// oifMoved tells whether p, of a masqueraded connection, leaves by another
+// interface than the one it was masqueraded on (nf_nat_oif_changed).
+func (n *NAT) oifMoved(p *packet.Packet, slot uint32, m Manip, d conntrack.Dir) bool {
+	if m != ManipSrc || d != conntrack.DirOriginal || p.OutIf == 0 {
+		return false
+	}
+	x := n.t.NATData(slot)
+	return x != 0 && x != p.OutIf
+}
+
 // DoBatch is Do for a batch of packets at one hook: drop[i] is set for
 // each packet Do would drop, and left alone for the others.
+//
+// The packets of established connections whose rewrite rewriteFast can do
+// take a loop of their own, without a call per packet.
 func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool) {
 	drop = drop[:len(pkts)]
+	xs := n.xl.slab()
 	for i, p := range pkts {
 		slot := p.CT
 		if slot == 0 {
 			continue
 		}
 		st := n.t.Status(slot)
-		if st&natMask == 0 && p.CTInfo != uint8(conntrack.InfoRelated) &&
-			p.CTInfo != uint8(conntrack.InfoRelatedReply) {
-			continue
+		if !related(p) {
+			if st&natMask == 0 {
+				continue
+			}
+			d := dirOf(p)
+			if st&natBit(m, d) == 0 {
+				continue
+			}
+			if int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
+				continue
+			}
 		}
 		if !n.do(p, m, st) {
 			drop[i] = true
 		}
 	}
-}
-
-// rewriteTCPUDP4 is rewrite for the common case, a whole IPv4 TCP or UDP
-// packet, with fewer checks and no call. It reports false for any other
-// packet.
-func rewriteTCPUDP4(p *packet.Packet, o *conntrack.Tuple, m Manip) bool {
-	l3, l4, end := int(p.L3Off), int(p.L4Off), int(p.L3End)
-	if l4 == 0 || end > len(p.Frame) || p.Fragment {
-		return false
-	}
-	f := p.Frame[:end]
-	var coff int
-	switch p.Proto {
-	case packet.ProtoTCP:
-		coff = l4 + 16
-	case packet.ProtoUDP:
-		coff = l4 + 6
-	default:
-		return false
-	}
-	if coff+2 > len(f) {
-		return false
-	}
-	aoff, poff := l3+16, l4+2
-	na, np := binary.BigEndian.Uint32(o.Src[:4]), o.SrcPort
-	if m == ManipSrc {
-		aoff, poff = l3+12, l4
-		na, np = binary.BigEndian.Uint32(o.Dst[:4]), o.DstPort
-	}
-	oa := binary.BigEndian.Uint32(f[aoff:])
-	var d uint32
-	if oa != na {
-		d = delta32(oa, na)
-		binary.BigEndian.PutUint32(f[aoff:], na)
-		binary.BigEndian.PutUint16(f[l3+10:], apply(binary.BigEndian.Uint16(f[l3+10:]), d))
-	}
-	d += setPort(f, poff, np)
-	if c := binary.BigEndian.Uint16(f[coff:]); d != 0 && (c != 0 || p.Proto == packet.ProtoTCP) {
-		if c = apply(c, d); c == 0 && p.Proto == packet.ProtoUDP {
-			c = 0xffff
-		}
-		binary.BigEndian.PutUint16(f[coff:], c)
-	}
-	return true
 }
 
 func l4Of(p *packet.Packet) []byte {

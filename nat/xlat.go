@@ -1,55 +1,205 @@
 package nat
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
 	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/packet"
 )
 
-// xlats keeps, per conntrack slot, a copy of the two tuples of a NATed
-// connection, written when it is bound (before it is confirmed, while the
-// entry is private to its worker) and read by Do for every later packet.
+// xlats keeps, per conntrack slot, what the rewrite of an established NATed
+// connection needs: a copy of its two tuples and, for each direction and
+// manip, the checksum deltas of the rewrite, computed once when it is bound
+// (before it is confirmed, while the entry is private to its worker) and
+// used by Do for every later packet.
 //
-// It exists for speed: conntrack.Table.Tuple returns the 40-byte tuple by
+// It exists for speed. conntrack.Table.Tuple returns the 40-byte tuple by
 // value, and the compiler copies it twice through the stack with
 // overlapping 16-byte moves, whose reads then wait for store forwarding to
-// fail, about 8 ns per packet. Reading through a pointer into this slab
-// costs nothing of the sort. The copy is valid whenever the entry's status
-// has a NAT bit: the bits are set (atomically) after the copy is written,
-// the tuples do not change once the entry is confirmed, and conntrack does
-// not reuse a slot while a worker that may carry it is in its read section.
+// fail, about 8 ns per packet; reading through a pointer into this slab
+// costs nothing of the sort. And a packet of a tracked connection carries
+// its tuple's addresses and ports, so the old values of the fields a manip
+// writes are known at binding time, and with them the RFC 1624 deltas of
+// the checksums: the per-packet work is a compare, two stores and two
+// checksum additions.
 //
-// Slots beyond the slab, if conntrack ever hands them out, take the
-// Table.Tuple path. The slab is pointer-free (the GC does not scan it) and
-// is allocated on the first binding, 80 bytes per slot.
+// The copy is valid whenever the entry's status has a NAT bit: the bits
+// are set (atomically) after the copy is written, the tuples do not change
+// once the entry is confirmed, and conntrack does not reuse a slot while a
+// worker that may carry it is in its read section. Slots beyond the slab,
+// if conntrack ever hands them out, take the Table.Tuple path. The slab is
+// pointer-free (the GC does not scan it) and is allocated on the first
+// binding, 144 bytes per slot.
 type xlats struct {
 	p    atomic.Pointer[[]xlat]
 	once sync.Once
 	n    int
 }
 
-type xlat [2]conntrack.Tuple // indexed by conntrack.Dir
+type xlat struct {
+	tup [2]conntrack.Tuple // by conntrack.Dir
+	rw  [2][2]fastRW       // by conntrack.Dir and Manip
+}
+
+// fastRW is one rewrite: the old and new values of the field it changes
+// (for IPv6, the addresses are in the tuples) and the folded checksum
+// deltas, of the IPv4 header (the address) and of the TCP or UDP checksum
+// (the pseudo-header's address and the port). Folding first changes no
+// result: a one's-complement sum is zero only when every addend is.
+type fastRW struct {
+	oa, na uint32 // IPv4 addresses, as binary.BigEndian reads them
+	op, np uint16
+	ip, l4 uint16
+}
 
 func (x *xlats) init(max int) { x.n = max + max/16 + 1024 } // the size of conntrack's slab
 
-// get returns the copy for slot, or nil.
-func (x *xlats) get(slot uint32) *xlat {
-	s := x.p.Load()
-	if s == nil || int(slot) >= len(*s) {
-		return nil
+// slab returns the copies, nil before the first binding.
+func (x *xlats) slab() []xlat {
+	if s := x.p.Load(); s != nil {
+		return *s
 	}
-	return &(*s)[slot]
+	return nil
 }
 
-// record copies the tuples of slot, before its NAT bits are set.
+// get returns the copy for slot, or nil.
+func (x *xlats) get(slot uint32) *xlat {
+	s := x.slab()
+	if int(slot) >= len(s) {
+		return nil
+	}
+	return &s[slot]
+}
+
+// record copies the tuples of slot and computes the rewrites' deltas,
+// before its NAT bits are set.
 func (x *xlats) record(t *conntrack.Table, slot uint32) {
 	x.once.Do(func() {
 		s := make([]xlat, x.n)
 		x.p.Store(&s)
 	})
-	if e := x.get(slot); e != nil {
-		e[conntrack.DirOriginal] = t.Tuple(slot, conntrack.DirOriginal)
-		e[conntrack.DirReply] = t.Tuple(slot, conntrack.DirReply)
+	e := x.get(slot)
+	if e == nil {
+		return
 	}
+	e.tup[conntrack.DirOriginal] = t.Tuple(slot, conntrack.DirOriginal)
+	e.tup[conntrack.DirReply] = t.Tuple(slot, conntrack.DirReply)
+	e.record1()
+}
+
+// record1 computes the deltas from the tuples.
+func (e *xlat) record1() {
+	for d := range 2 {
+		for m := range 2 {
+			oa, op, na, np := e.fields(conntrack.Dir(d), Manip(m))
+			// As rewrite: an unchanged address or port adds nothing (not
+			// its one's-complement zero, which would turn a checksum
+			// field of 0xffff into 0).
+			var ip, l4 uint32
+			if n := alen(e.tup[0].Family); string(oa[:n]) != string(na[:n]) {
+				for i := 0; i < n; i += 2 {
+					ip += uint32(^binary.BigEndian.Uint16(oa[i:])) + uint32(binary.BigEndian.Uint16(na[i:]))
+				}
+			}
+			if l4 = ip; op != np {
+				l4 += uint32(^op) + uint32(np)
+			}
+			e.rw[d][m] = fastRW{
+				oa: binary.BigEndian.Uint32(oa[:4]), na: binary.BigEndian.Uint32(na[:4]),
+				op: op, np: np, ip: fold(ip), l4: fold(l4),
+			}
+		}
+	}
+}
+
+// fields are the old and new address and port that manip m writes in a
+// packet travelling in direction d: the packet is made to look like the
+// inverse of the other direction's tuple (nf_nat_manip_pkt).
+func (e *xlat) fields(d conntrack.Dir, m Manip) (oa *[16]byte, op uint16, na *[16]byte, np uint16) {
+	cur, o := &e.tup[d&1], &e.tup[(d^1)&1]
+	if m == ManipSrc {
+		return &cur.Src, cur.SrcPort, &o.Dst, o.DstPort
+	}
+	return &cur.Dst, cur.DstPort, &o.Src, o.SrcPort
+}
+
+func alen(f packet.Family) int {
+	if f == packet.FamilyIPv4 {
+		return 4
+	}
+	return 16
+}
+
+func fold(s uint32) uint16 {
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return uint16(s)
+}
+
+// rewriteFast is the rewrite of a whole TCP or UDP packet of direction d
+// at manip m from e, with the precomputed deltas. It reports false, having
+// changed nothing, for any other packet or one whose fields are not the
+// ones its connection's tuple says, which the general path then handles.
+// It works on windows of fixed length, so that the accesses need no bounds
+// checks of their own.
+func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
+	l3, l4, end := int(p.L3Off), int(p.L4Off), int(p.L3End)
+	if l4 == 0 || p.Fragment || end > len(p.Frame) || l3 > l4 || l4 > end {
+		return false
+	}
+	ip, tl := p.Frame[l3:l4], p.Frame[l4:end]
+	coff := 16
+	if p.Proto != packet.ProtoTCP {
+		if p.Proto != packet.ProtoUDP {
+			return false
+		}
+		coff = 6
+	}
+	if len(tl) < 18 && (len(tl) < 8 || coff == 16) {
+		return false
+	}
+	rw := &e.rw[d&1][m&1]
+	dst := int(m & 1) // ManipDst writes the destination
+	pf := tl[2*dst : 2*dst+2]
+	if binary.BigEndian.Uint16(pf) != rw.op {
+		return false
+	}
+	if p.Family == packet.FamilyIPv4 {
+		if len(ip) < 20 {
+			return false
+		}
+		af := ip[12+4*dst : 16+4*dst]
+		if binary.BigEndian.Uint32(af) != rw.oa {
+			return false
+		}
+		binary.BigEndian.PutUint32(af, rw.na)
+		binary.BigEndian.PutUint16(ip[10:12], apply(binary.BigEndian.Uint16(ip[10:12]), uint32(rw.ip)))
+	} else {
+		if len(ip) < 40 {
+			return false
+		}
+		oa, _, na, _ := e.fields(d, m)
+		af := ip[8+16*dst : 24+16*dst]
+		if string(af) != string(oa[:]) {
+			return false
+		}
+		copy(af, na[:])
+	}
+	binary.BigEndian.PutUint16(pf, rw.np)
+	cf := tl[coff : coff+2]
+	c := binary.BigEndian.Uint16(cf)
+	if coff == 6 {
+		if c == 0 {
+			return true // no checksum stays no checksum
+		}
+		if c = apply(c, uint32(rw.l4)); c == 0 {
+			c = 0xffff // CSUM_MANGLED_0
+		}
+	} else {
+		c = apply(c, uint32(rw.l4))
+	}
+	binary.BigEndian.PutUint16(cf, c)
+	return true
 }
