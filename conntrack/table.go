@@ -83,9 +83,8 @@ type Table struct {
 	workers []*Worker
 	retired [nStats]atomic.Uint64 // statistics of closed workers and of the table itself
 
-	ctlMu     sync.Mutex // one control-plane reader at a time (List, Sweep...)
-	ctl       *reader
-	sinkSweep uint64 // keeps killBatch's loads; under ctlMu
+	ctlMu sync.Mutex // one control-plane reader at a time (List, Sweep...)
+	ctl   *reader
 
 	events *eventRing
 	frag   *defragger
@@ -329,13 +328,13 @@ func (t *Table) unlinkHashed(slot uint32, h0, h1 uint64) bool {
 // selected, and returns how many it deleted. It loads their home buckets
 // first so that the misses overlap, and retires the slots under one lock.
 func (t *Table) killBatch(slots []uint32) int {
-	var sink uint64
 	var hs [2 * sweepBatchMax]uint64
 	for i, s := range slots[:min(len(slots), sweepBatchMax)] {
 		e := &t.slab[s]
 		h0, h1 := t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])
 		hs[2*i], hs[2*i+1] = h0, h1
-		sink += t.idx.buckets[h0&t.idx.mask].ovf.Load() + t.idx.buckets[h1&t.idx.mask].ovf.Load()
+		prefetchBucket(&t.idx.buckets[h0&t.idx.mask])
+		prefetchBucket(&t.idx.buckets[h1&t.idx.mask])
 	}
 	n := 0
 	for i, s := range slots {
@@ -351,7 +350,6 @@ func (t *Table) killBatch(slots []uint32) int {
 		}
 	}
 	t.retireMany(slots[:n])
-	t.sinkSweep += sink
 	return n
 }
 

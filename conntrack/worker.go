@@ -165,7 +165,7 @@ func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
 	}
 	if n >= 4 {
 		for i := range n {
-			sink += buckets[w.hs[i&(batchMax-1)]&mask].ovf.Load()
+			prefetchBucket(&buckets[w.hs[i&(batchMax-1)]&mask])
 		}
 	}
 	// The candidate of each packet: the last word of its home bucket with
@@ -189,11 +189,10 @@ func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
 			i &= batchMax - 1
 			c := w.cand[i]
 			if c == 0 && w.kinds[i] == kNormal && fresh > 0 {
-				// Probably a new connection: load the three lines of the
-				// slot it will get, so that create writes to cache.
+				// Probably a new connection: fetch the three lines of
+				// the slot it will get, so that create writes to cache.
 				fresh--
-				e := &slab[w.cache[fresh]]
-				sink += uint64(e.status.Load()) + uint64(e.tup[1].SrcPort) + uint64(e.proto.tcp.state)
+				prefetchEntry(&slab[w.cache[fresh]])
 			}
 		}
 	}
@@ -503,9 +502,9 @@ func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool
 		}
 	}
 	e.status.Store(uint32(statusAlloc))
-	// Confirm will probe the reply tuple's bucket: load it now.
+	// Confirm will probe the reply tuple's bucket: fetch it now.
 	h1 := t.h.hash(&reply)
-	w.sink += t.idx.buckets[h1&t.idx.mask].ovf.Load()
+	prefetchBucket(&t.idx.buckets[h1&t.idx.mask])
 	w.pend = append(w.pend, pending{slot: slot, refs: 1, h: h, h1: h1})
 	w.pendSeen[h>>60] |= 1 << (h >> 54 & 63)
 	w.st[sNew]++
