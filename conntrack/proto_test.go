@@ -219,7 +219,7 @@ func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	r := tab.Tuple(p.CT, DirReply)
 	r.SetDstAddr(netip.MustParseAddr("198.18.100.1")) // SNAT to 198.18.100.1:1024
 	r.DstPort = 1024
-	if w.TupleTaken(r, p.CT) {
+	if w.TupleTaken(&r, p.CT) {
 		t.Fatal("free tuple reported taken")
 	}
 	if err := w.SetReplyTuple(p.CT, r); err != nil {
@@ -231,7 +231,7 @@ func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	if err := w.SetReplyTuple(p.CT, r); err != ErrConfirmed {
 		t.Fatalf("SetReplyTuple after confirm: %v", err)
 	}
-	if !w.TupleTaken(r, 0) {
+	if !w.TupleTaken(&r, 0) {
 		t.Fatal("NAT tuple not taken")
 	}
 	back := pkt(t, pktbuild.UDP4(server, netip.AddrPortFrom(netip.MustParseAddr("198.18.100.1"), 1024), nil))

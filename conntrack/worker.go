@@ -688,17 +688,32 @@ func (w *Worker) SetReplyTuple(slot uint32, r Tuple) error {
 	return nil
 }
 
+// Prefetch starts fetching the index bucket that TupleTaken(r, ...) reads
+// and returns at once, so that a search that will try several tuples has
+// their cache misses overlap. It returns r's hash, for TupleTakenHash.
+func (w *Worker) Prefetch(r *Tuple) uint64 {
+	t := w.t
+	h := t.h.hash(r)
+	prefetchBucket(&t.idx.buckets[h&t.idx.mask])
+	return h
+}
+
 // TupleTaken reports whether a connection other than slot ignore uses tuple
 // r in either direction (nf_conntrack_tuple_taken), counting this worker's
 // unconfirmed entries. NAT calls it with a candidate reply tuple.
-func (w *Worker) TupleTaken(r Tuple, ignore uint32) bool {
+func (w *Worker) TupleTaken(r *Tuple, ignore uint32) bool {
+	return w.TupleTakenHash(r, w.t.h.hash(r), ignore)
+}
+
+// TupleTakenHash is TupleTaken for a tuple whose hash Prefetch returned.
+func (w *Worker) TupleTakenHash(r *Tuple, h uint64, ignore uint32) bool {
 	t := w.t
 	t.enter(w.r)
-	if s, _, ok := t.find(&r, t.h.hash(&r), t.clock()); ok && s != ignore {
+	if s, _, ok := t.find(r, h, t.clock()); ok && s != ignore {
 		return true
 	}
 	for _, pd := range w.pend {
-		if e := &t.slab[pd.slot]; pd.slot != 0 && pd.slot != ignore && (e.tup[1].equal(&r) || e.tup[0].equal(&r)) {
+		if e := &t.slab[pd.slot]; pd.slot != 0 && pd.slot != ignore && (e.tup[1].equal(r) || e.tup[0].equal(r)) {
 			return true
 		}
 	}

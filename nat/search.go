@@ -14,6 +14,11 @@ type search struct {
 	w      *conntrack.Worker
 	slot   uint32
 	probes int
+	off    uint32 // a random number: where uniqueKey starts
+	// ahead are the hashes of the candidates uniqueKey will try next,
+	// candidate i at i % len.
+	ahead   [searchAhead + 1]uint64
+	fetched uint32 // how many candidates have a hash in ahead
 }
 
 // taken is nf_nat_used_tuple: does another connection use reply tuple r?
@@ -22,7 +27,13 @@ type search struct {
 // kernel.
 func (s *search) taken(r *conntrack.Tuple) bool {
 	s.probes++
-	return s.w.TupleTaken(*r, s.slot)
+	return s.w.TupleTaken(r, s.slot)
+}
+
+// takenHash is taken for a tuple whose hash Prefetch returned.
+func (s *search) takenHash(r *conntrack.Tuple, h uint64) bool {
+	s.probes++
+	return s.w.TupleTakenHash(r, h, s.slot)
 }
 
 // uniqueTuple returns the reply tuple the connection whose reply tuple is
@@ -30,6 +41,18 @@ func (s *search) taken(r *conntrack.Tuple) bool {
 // candidate is taken.
 func (s *search) uniqueTuple(r0 *conntrack.Tuple, rg *natRange, m Manip) (conntrack.Tuple, bool) {
 	randomAll := rg.flags&flagRandomAll != 0
+	// The address (find_best_ips_proto, step 2 below) first, so that the
+	// cache misses of steps 1, 3 and 4 overlap: the buckets of the tuple
+	// that keeps the port and of the first ones the search tries are
+	// fetched while step 1 looks up the client's other connections.
+	r := *r0
+	s.n.bestAddr(&r, r0, rg, m)
+	s.off = s.n.rand()
+	var h uint64
+	if !randomAll {
+		h = s.w.Prefetch(&r)
+	}
+	s.prefetchSearch(r, rg, m, 1)
 	// 1. A source that is already in range keeps itself; else a mapping
 	//    the client's other connections use is reused if it is free, so
 	//    that a client:port looks the same to every server.
@@ -42,16 +65,13 @@ func (s *search) uniqueTuple(r0 *conntrack.Tuple, rg *natRange, m Manip) (conntr
 			return c, true
 		}
 	}
-	// 2. The address (find_best_ips_proto).
-	r := *r0
-	s.n.bestAddr(&r, r0, rg, m)
 	// 3. Keep the port if it is in range and free.
 	if !randomAll {
 		if rg.proto {
-			if rg.keyInRange(&r, m) && (rg.pmin == rg.pmax || !s.taken(&r)) {
+			if rg.keyInRange(&r, m) && (rg.pmin == rg.pmax || !s.takenHash(&r, h)) {
 				return r, true
 			}
-		} else if !s.taken(&r) {
+		} else if !s.takenHash(&r, h) {
 			return r, true
 		}
 	}
@@ -73,31 +93,19 @@ func (s *search) uniqueKey(r conntrack.Tuple, rg *natRange, m Manip) (conntrack.
 	if k == nil {
 		return r, m == ManipDst || !s.taken(&r)
 	}
-	var lo, size uint32
-	switch {
-	case rg.proto:
-		lo, size = uint32(rg.pmin), uint32(rg.pmax)-uint32(rg.pmin)+1
-	case r.Proto == packet.ProtoICMP || r.Proto == packet.ProtoICMPv6:
-		lo, size = 0, 65536
-	case m == ManipDst:
-		// A destination without a port range keeps its port.
-		return r, true
-	case *k < 512:
-		lo, size = 1, 511
-	case *k < 1024:
-		// Ports 512-599 are left out: rcmd credentials, by convention.
-		lo, size = 600, 1023-600+1
-	default:
-		lo, size = 1024, 65535-1024+1
+	lo, size := keyRange(&r, rg, m)
+	if size == 0 {
+		return r, true // a destination without a port range keeps its port
 	}
 	attempts := size
 	if mx := s.n.opts.MaxSearch; mx > 0 && uint32(mx) < attempts {
 		attempts = uint32(mx)
 	}
-	off := s.n.rand() % size
-	for range attempts {
+	off := s.off % size
+	for i := range attempts {
+		s.prefetchSearch(r, rg, m, min(i+searchAhead+1, attempts))
 		*k = uint16(lo + off)
-		if !s.taken(&r) {
+		if !s.takenHash(&r, s.ahead[i%uint32(len(s.ahead))]) {
 			return r, true
 		}
 		if off++; off == size {
@@ -105,6 +113,43 @@ func (s *search) uniqueKey(r conntrack.Tuple, rg *natRange, m Manip) (conntrack.
 		}
 	}
 	return r, false
+}
+
+// searchAhead is how many candidates of uniqueKey are fetched ahead of the
+// one it checks.
+const searchAhead = 3
+
+// keyRange is the range of ports (or ICMP ids) uniqueKey searches for
+// manip m of tuple r: lo and size; size 0 when it searches none.
+func keyRange(r *conntrack.Tuple, rg *natRange, m Manip) (lo, size uint32) {
+	k := key(r, m)
+	switch {
+	case k == nil:
+		return 0, 0
+	case rg.proto:
+		return uint32(rg.pmin), uint32(rg.pmax) - uint32(rg.pmin) + 1
+	case r.Proto == packet.ProtoICMP || r.Proto == packet.ProtoICMPv6:
+		return 0, 65536
+	case m == ManipDst:
+		return 0, 0 // a destination without a port range keeps its port
+	case *k < 512:
+		return 1, 511
+	case *k < 1024:
+		// Ports 512-599 are left out: rcmd credentials, by convention.
+		return 600, 1023 - 600 + 1
+	}
+	return 1024, 65535 - 1024 + 1
+}
+
+// prefetchSearch fetches the buckets of uniqueKey's candidates for r up to
+// (not including) candidate upto, and keeps their hashes in s.ahead.
+func (s *search) prefetchSearch(r conntrack.Tuple, rg *natRange, m Manip, upto uint32) {
+	lo, size := keyRange(&r, rg, m)
+	k := key(&r, m)
+	for ; s.fetched < min(upto, size); s.fetched++ {
+		*k = uint16(lo + (s.off+s.fetched)%size)
+		s.ahead[s.fetched%uint32(len(s.ahead))] = s.w.Prefetch(&r)
+	}
 }
 
 // bestAddr picks the address of the range for manip m into r
