@@ -25,19 +25,41 @@ func (n *NAT) Do(p *packet.Packet, m Manip) bool {
 		return true
 	}
 	st := n.t.Status(slot)
-	if !related(p) {
-		// The established packets of NATed connections and those of
-		// connections without NAT: the fast path.
+	want := wants[m&1][p.CTInfo&7]
+	if (st|relatedMark)&want == 0 {
+		return true // the common case of a connection without NAT
+	}
+	if want != relatedMark {
+		// An established packet of a NATed connection: the fast path.
 		d := dirOf(p)
-		if st&natBit(m, d) == 0 {
-			return true
-		}
 		if xs := n.xl.slab(); int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
 			return true
 		}
 	}
 	return n.do(p, m, st)
 }
+
+// wants is, by manip and ctinfo, the status bit that says a packet needs
+// the manip (natBit), or relatedMark for RELATED packets, which take the
+// general path. It spares the fast paths a branch per question.
+var wants = func() (w [2][8]conntrack.Status) {
+	for m := range w {
+		for i := range w[m] {
+			switch info := conntrack.CTInfo(i); info {
+			case conntrack.InfoRelated, conntrack.InfoRelatedReply:
+				w[m][i] = relatedMark
+			case conntrack.InfoEstablished, conntrack.InfoNew, conntrack.InfoNone:
+				w[m][i] = natBit(Manip(m), conntrack.DirOriginal)
+			case conntrack.InfoEstablishedReply:
+				w[m][i] = natBit(Manip(m), conntrack.DirReply)
+			}
+		}
+	}
+	return w
+}()
+
+// relatedMark is a bit no status has.
+const relatedMark conntrack.Status = 1 << 31
 
 func related(p *packet.Packet) bool {
 	return p.CTInfo == uint8(conntrack.InfoRelated) || p.CTInfo == uint8(conntrack.InfoRelatedReply)
@@ -103,14 +125,12 @@ func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool) {
 			continue
 		}
 		st := n.t.Status(slot)
-		if !related(p) {
-			if st&natMask == 0 {
-				continue
-			}
+		want := wants[m&1][p.CTInfo&7]
+		if (st|relatedMark)&want == 0 {
+			continue
+		}
+		if want != relatedMark {
 			d := dirOf(p)
-			if st&natBit(m, d) == 0 {
-				continue
-			}
 			if int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
 				continue
 			}
