@@ -17,8 +17,10 @@ type search struct {
 	off    uint32 // a random number: where uniqueKey starts
 	// ahead are the hashes of the candidates uniqueKey will try next,
 	// candidate i at i % len.
-	ahead   [searchAhead + 1]uint64
-	fetched uint32 // how many candidates have a hash in ahead
+	ahead    [searchAhead + 1]uint64
+	fetched  uint32 // how many candidates have a hash in ahead
+	cand     conntrack.Tuple
+	lo, size uint32 // the range of the search (keyRange)
 }
 
 // taken is nf_nat_used_tuple: does another connection use reply tuple r?
@@ -52,7 +54,7 @@ func (s *search) uniqueTuple(r0 *conntrack.Tuple, rg *natRange, m Manip) (conntr
 	if !randomAll {
 		h = s.w.Prefetch(&r)
 	}
-	s.prefetchSearch(r, rg, m, 1)
+	s.prefetchSearch(&r, rg, m, 1)
 	// 1. A source that is already in range keeps itself; else a mapping
 	//    the client's other connections use is reused if it is free, so
 	//    that a client:port looks the same to every server.
@@ -103,7 +105,7 @@ func (s *search) uniqueKey(r conntrack.Tuple, rg *natRange, m Manip) (conntrack.
 	}
 	off := s.off % size
 	for i := range attempts {
-		s.prefetchSearch(r, rg, m, min(i+searchAhead+1, attempts))
+		s.prefetchSearch(&r, rg, m, min(i+searchAhead+1, attempts))
 		*k = uint16(lo + off)
 		if !s.takenHash(&r, s.ahead[i%uint32(len(s.ahead))]) {
 			return r, true
@@ -142,13 +144,23 @@ func keyRange(r *conntrack.Tuple, rg *natRange, m Manip) (lo, size uint32) {
 }
 
 // prefetchSearch fetches the buckets of uniqueKey's candidates for r up to
-// (not including) candidate upto, and keeps their hashes in s.ahead.
-func (s *search) prefetchSearch(r conntrack.Tuple, rg *natRange, m Manip, upto uint32) {
-	lo, size := keyRange(&r, rg, m)
-	k := key(&r, m)
-	for ; s.fetched < min(upto, size); s.fetched++ {
-		*k = uint16(lo + (s.off+s.fetched)%size)
-		s.ahead[s.fetched%uint32(len(s.ahead))] = s.w.Prefetch(&r)
+// (not including) candidate upto, and keeps their hashes in s.ahead. The
+// candidates are made in s.cand, a copy of r taken on the first call.
+func (s *search) prefetchSearch(r *conntrack.Tuple, rg *natRange, m Manip, upto uint32) {
+	if s.fetched == 0 {
+		s.lo, s.size = keyRange(r, rg, m)
+		if s.size == 0 {
+			return
+		}
+		s.cand = *r
+	}
+	if upto > s.size {
+		upto = s.size
+	}
+	k := key(&s.cand, m)
+	for ; s.fetched < upto; s.fetched++ {
+		*k = uint16(s.lo + (s.off+s.fetched)%s.size)
+		s.ahead[s.fetched%uint32(len(s.ahead))] = s.w.Prefetch(&s.cand)
 	}
 }
 
