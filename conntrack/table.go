@@ -89,6 +89,9 @@ type Table struct {
 	events *eventRing
 	frag   *defragger
 
+	heldMu sync.Mutex
+	held   map[uint32]pending // unconfirmed entries of queued packets (Hold)
+
 	stop chan struct{}
 	done chan struct{}
 }

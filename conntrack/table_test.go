@@ -261,3 +261,34 @@ func TestSlotsAreNotReusedUnderAReader(t *testing.T) {
 		t.Fatal("slot never reused after the reader quiesced")
 	}
 }
+
+// TestHoldAdopt: an unconfirmed entry held for a queued packet survives its
+// worker's Quiesce and is confirmed by the worker that adopts it.
+func TestHoldAdopt(t *testing.T) {
+	tb := New(Options{SweepInterval: -1})
+	w1, w2 := tb.NewWorker(), tb.NewWorker()
+	defer w1.Close()
+	defer w2.Close()
+	p := pkt(t, pktbuild.UDP4(client, server, []byte("x")))
+	drop := []bool{false}
+	w1.Track([]*packet.Packet{p}, drop)
+	w1.Hold(p)
+	w1.Quiesce()
+	if tb.Count() != 1 || tb.Held() != 1 {
+		t.Fatalf("after Quiesce: count %d held %d", tb.Count(), tb.Held())
+	}
+	if !w2.Confirm(p) || tb.Count() != 1 {
+		t.Fatal("confirm before adopt")
+	}
+	if _, ok := tb.Get(tb.Tuple(p.CT, DirOriginal)); ok {
+		t.Fatal("confirmed by a worker that did not adopt it")
+	}
+	w2.Adopt(p)
+	if tb.Held() != 0 || !w2.Confirm(p) {
+		t.Fatal("adopt")
+	}
+	w2.Quiesce()
+	if _, ok := tb.Get(tb.Tuple(p.CT, DirOriginal)); !ok {
+		t.Fatal("not confirmed after adopt")
+	}
+}

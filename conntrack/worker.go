@@ -675,6 +675,58 @@ func (w *Worker) Abandon(p *packet.Packet) {
 	}
 }
 
+// Hold takes the unconfirmed entry that p carries, if any, out of this
+// worker's pending entries, for a packet that leaves its batch before its
+// verdict (a QUEUE verdict): Quiesce would abandon it, while the kernel
+// keeps a queued packet's conntrack until the packet is re-injected. The
+// worker that goes on with the packet takes the entry back with Adopt,
+// then confirms or abandons it as usual. Other packets of the batch that
+// joined the same new connection find it gone and leave it alone (Confirm
+// and Abandon see an entry that is not theirs). A packet that is never
+// re-injected keeps its entry, and its slot, for good.
+func (w *Worker) Hold(p *packet.Packet) {
+	pi := w.pendingSlot(p.CT)
+	if pi < 0 {
+		return
+	}
+	pd := w.pend[pi]
+	pd.refs = 1
+	w.dropPending(pi)
+	t := w.t
+	t.heldMu.Lock()
+	if t.held == nil {
+		t.held = make(map[uint32]pending)
+	}
+	t.held[pd.slot] = pd
+	t.heldMu.Unlock()
+}
+
+// Adopt makes the entry that Hold took for p a pending entry of this
+// worker. It does nothing for a packet whose entry was not held.
+func (w *Worker) Adopt(p *packet.Packet) {
+	if p.CT == 0 {
+		return
+	}
+	t := w.t
+	t.heldMu.Lock()
+	pd, ok := t.held[p.CT]
+	if ok {
+		delete(t.held, p.CT)
+	}
+	t.heldMu.Unlock()
+	if ok {
+		w.pend = append(w.pend, pd)
+		w.pendSeen[pd.h>>60] |= 1 << (pd.h >> 54 & 63)
+	}
+}
+
+// Held is how many entries Hold holds for packets not yet re-injected.
+func (t *Table) Held() int {
+	t.heldMu.Lock()
+	defer t.heldMu.Unlock()
+	return len(t.held)
+}
+
 // SetReplyTuple changes the reply tuple of an unconfirmed entry of this
 // worker, as nf_nat_setup_info does through nf_conntrack_alter_reply. It
 // fails with ErrConfirmed once the entry is confirmed.

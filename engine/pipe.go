@@ -188,6 +188,9 @@ func (pp *pipe) settle(l *hooks.List, h hooks.Hook, p *packet.Packet, o hooks.Ou
 					}
 					pp.e.ctr.queued.Add(1)
 					pp.take(p)
+					if pp.ct != nil {
+						pp.ct.Hold(p) // its new connection waits with it
+					}
 					handler(&QueuedPacket{Packet: p, Num: num, Hook: h, Family: p.Family, list: l, entry: int(o.Entry), e: pp.e})
 					return false
 				}

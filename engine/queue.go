@@ -94,6 +94,9 @@ func (e *Engine) doReinject(q *QueuedPacket) {
 	one := [1]*packet.Packet{p}
 	pp.begin(one[:])
 	defer pp.end()
+	if pp.ct != nil {
+		pp.ct.Adopt(p)
+	}
 	var o hooks.Outcome
 	switch {
 	case q.verdict.Kind() == hooks.Accept:
