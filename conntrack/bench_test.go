@@ -80,7 +80,40 @@ func benchTable(tb testing.TB, n int) *Table {
 	frozen := int64(1e9)
 	t := New(Options{Max: n, SweepInterval: -1, Clock: func() int64 { return frozen }, HashSeed: 7})
 	fill(tb, t, n)
+	establish(tb, t, n, &frozen)
 	return t
+}
+
+// establish sends a reply on each of flows 0..n-1 and, the clock moved on by
+// 3 s, one more packet, so that each is ASSURED with the stream timeout (as
+// a UDP flow still active two seconds after its reply): the state of
+// the established connections that carry nearly all packets. The first
+// reply and the next packet of a flow set status bits (SEEN_REPLY, then
+// ASSURED) and move its expiry, with atomic read-modify-writes that are
+// full barriers on x86 and keep the misses of lookups before and after
+// them from overlapping; a lookup benchmark over flows that have not had
+// them yet measures those transitions, once per flow, more than lookups.
+func establish(tb testing.TB, t *Table, n int, clock *int64) {
+	w := t.NewWorker()
+	defer w.Close()
+	f := newBenchFlows(tb, 64)
+	drop := make([]bool, 64)
+	for _, reply := range []bool{true, false} {
+		if !reply {
+			*clock += int64(3 * time.Second)
+		}
+		for i := 0; i < n; i += 64 {
+			m := min(64, n-i)
+			for j := range m {
+				f.set(j, uint64(i+j), reply)
+			}
+			w.Track(f.ps[:m], drop[:m])
+			w.Quiesce()
+		}
+	}
+	if e, ok := t.Entry(f.ps[0].CT); !ok || e.Status&StatusAssured == 0 {
+		tb.Fatalf("flow not assured: %+v", e)
+	}
 }
 
 // rng is a splitmix64 stream: a few nanoseconds per draw.
