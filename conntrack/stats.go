@@ -63,15 +63,39 @@ func (t *Table) Stats() Stats {
 		}
 	}
 	t.mu.Unlock()
-	s := Stats{
-		Entries: t.Count(), Found: c[sFound], Invalid: c[sInvalid], Ignore: c[sIgnore],
-		Insert: c[sInsert], InsertFailed: c[sInsertFailed], Drop: c[sDrop], EarlyDrop: c[sEarlyDrop],
-		Error: c[sError], SearchRestart: c[sSearchRestart], ClashResolve: c[sClashResolve],
-		New: c[sNew], Expired: c[sExpired],
-	}
+	s := t.statsOf(&c)
 	if t.events != nil {
 		s.EventsLost = t.events.lost.Load()
 	}
 	s.Defrag = t.frag.stats()
 	return s
+}
+
+func (t *Table) statsOf(c *[nStats]uint64) Stats {
+	return Stats{
+		Entries: t.Count(), Found: c[sFound], Invalid: c[sInvalid], Ignore: c[sIgnore],
+		Insert: c[sInsert], InsertFailed: c[sInsertFailed], Drop: c[sDrop], EarlyDrop: c[sEarlyDrop],
+		Error: c[sError], SearchRestart: c[sSearchRestart], ClashResolve: c[sClashResolve],
+		New: c[sNew], Expired: c[sExpired],
+	}
+}
+
+// WorkerStats are the counters of each worker, in the order the workers
+// were made, as the kernel's /proc/net/stat/nf_conntrack has a line per CPU
+// (Entries is the table's count on every line, as there). What closed
+// workers and the table itself counted (the sweeper's expiries, deletes)
+// are in Stats only. A worker's counters lag behind by up to statsEvery
+// batches (Idle publishes them at once).
+func (t *Table) WorkerStats() []Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Stats, len(t.workers))
+	for j, w := range t.workers {
+		var c [nStats]uint64
+		for i := range c {
+			c[i] = w.pub[i].Load()
+		}
+		out[j] = t.statsOf(&c)
+	}
+	return out
 }

@@ -292,3 +292,29 @@ func TestHoldAdopt(t *testing.T) {
 		t.Fatal("not confirmed after adopt")
 	}
 }
+
+// TestWorkerStats: each worker's counters on a line of its own, summing to
+// Stats.
+func TestWorkerStats(t *testing.T) {
+	tb := New(Options{SweepInterval: -1})
+	w1, w2 := tb.NewWorker(), tb.NewWorker()
+	defer w1.Close()
+	defer w2.Close()
+	p := pkt(t, pktbuild.UDP4(client, server, []byte("x")))
+	drop := []bool{false}
+	w1.Track([]*packet.Packet{p}, drop)
+	w1.Confirm(p)
+	w1.Idle()
+	for range 3 {
+		q := pkt(t, pktbuild.UDP4(client, server, []byte("y")))
+		w2.Track([]*packet.Packet{q}, drop)
+	}
+	w2.Idle()
+	ws := tb.WorkerStats()
+	if len(ws) != 2 || ws[0].New != 1 || ws[0].Insert != 1 || ws[0].Found != 0 || ws[1].Found != 3 || ws[1].New != 0 {
+		t.Fatalf("per worker: %+v", ws)
+	}
+	if s := tb.Stats(); s.Found != ws[0].Found+ws[1].Found || s.Insert != 1 || ws[1].Entries != 1 {
+		t.Fatalf("sum %+v, lines %+v", s, ws)
+	}
+}

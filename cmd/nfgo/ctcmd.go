@@ -278,11 +278,15 @@ func runConntrack(ctx context.Context, ct *conntrack.Table, hub *eventHub, accou
 		ct.List(q.filter, func(conntrack.Entry) bool { n++; return true })
 		fmt.Fprintln(out, n)
 	case "S":
-		s := ct.Stats()
-		// One line: the counters are the workers' sum, where the kernel
-		// prints one line per CPU.
-		fmt.Fprintf(out, "cpu=%-4d\tfound=%d invalid=%d insert=%d insert_failed=%d drop=%d early_drop=%d error=%d search_restart=%d clash_resolve=%d chaintoolong=0 \n",
-			0, s.Found, s.Invalid, s.Insert, s.InsertFailed, s.Drop, s.EarlyDrop, s.Error, s.SearchRestart, s.ClashResolve)
+		// A line per engine worker, where the kernel prints one per CPU.
+		lines := ct.WorkerStats()
+		if len(lines) == 0 {
+			lines = []conntrack.Stats{ct.Stats()}
+		}
+		for i, s := range lines {
+			fmt.Fprintf(out, "cpu=%-4d\tfound=%d invalid=%d insert=%d insert_failed=%d drop=%d early_drop=%d error=%d search_restart=%d clash_resolve=%d chaintoolong=0 \n",
+				i, s.Found, s.Invalid, s.Insert, s.InsertFailed, s.Drop, s.EarlyDrop, s.Error, s.SearchRestart, s.ClashResolve)
+		}
 	case "G":
 		if !q.src.IsValid() || !q.dst.IsValid() || q.filter.Proto == 0 {
 			fmt.Fprintln(errOut, "conntrack: -G needs -p, -s and -d (and --sport and --dport for tcp and udp)")
