@@ -38,6 +38,7 @@ func (e *Engine) ctDefrag(p *packet.Packet, s *hooks.State) hooks.Verdict {
 	switch e.pipe(s.Worker).ct.Defrag(p) {
 	case conntrack.DefragHeld:
 		p.Flags |= packet.FlagConsumed
+		e.pipe(s.Worker).traceEnd(p, TraceHeld, s.Hook)
 		return hooks.Drop
 	case conntrack.DefragDrop:
 		return hooks.Drop

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -125,8 +126,12 @@ func (pp *pipe) resolve(p *packet.Packet, ifc *iface) {
 	e.neighs.mu.Unlock()
 	if !queued {
 		pp.drop(DropNoNeighbor)
+		if pp.traced(p) {
+			pp.tracer.Event(&TraceEvent{Kind: TraceDrop, Packet: p, Hook: hooks.Postrouting, Reason: DropNoNeighbor})
+		}
 	} else {
 		e.ctr.neighQueued.Add(1)
+		pp.traceEnd(p, TraceNeighWait, hooks.Postrouting)
 	}
 	if solicit {
 		pp.solicit(ifc, k.addr)

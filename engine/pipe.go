@@ -261,8 +261,10 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 	for _, p := range pkts {
 		switch {
 		case isNDP(p):
+			pp.traceEnd(p, TraceAnswered, hooks.Input)
 			pp.ndp(p)
 		case !pp.e.opts.NoEcho && isEchoRequest(p):
+			pp.traceEnd(p, TraceAnswered, hooks.Input)
 			pp.echoReply(p)
 		default:
 			pkts[kept] = p

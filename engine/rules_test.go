@@ -361,3 +361,40 @@ func TestReassembledDatagramsAreFragmentedAgainOnEgress(t *testing.T) {
 		t.Fatalf("too-big drops %d, ICMP errors %d", s.Drops[DropTooBig], s.ICMPErrors)
 	}
 }
+
+// TestTraceEndsOfPacketsTheEngineKeeps: a traced packet's way ends with an
+// event also when the engine keeps it: an echo request it answers, a
+// packet waiting for its next hop, a fragment held for reassembly.
+func TestTraceEndsOfPacketsTheEngineKeeps(t *testing.T) {
+	var events []string
+	tracer := &Tracer{
+		Select: func(*packet.Packet) bool { return true },
+		Event: func(ev *TraceEvent) {
+			if ev.Kind != TraceHook {
+				events = append(events, ev.Kind.String()+" "+ev.Hook.String())
+			}
+		},
+	}
+	r := newEthRig(t)
+	r.e.SetTracer(tracer)
+	r.raw.Send(0, pktbuild.UDP4(netip.AddrPortFrom(client, 1), netip.AddrPortFrom(server, 2), []byte("x")))
+	r.eth.Send(0, pktbuild.Ether(r.macE, r.macP, packet.EtherTypeIPv4, pktbuild.ICMPEcho(server, wanAddr.Addr(), 7, 1, false, []byte("ping"), nil)))
+	r.step()
+	// The echo reply the engine makes waits for the server's address too.
+	want := []string{"neigh-wait postrouting", "answered input", "neigh-wait postrouting"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+
+	events = nil
+	ct := conntrack.New(conntrack.Options{SweepInterval: -1})
+	t.Cleanup(ct.Close)
+	fr := newRig(t, Options{Conntrack: ct})
+	fr.e.SetTracer(tracer)
+	frags := pktbuild.FragmentIPv4(pktbuild.UDP4(netip.AddrPortFrom(client, 5), netip.AddrPortFrom(server, 9), make([]byte, 3000)), 1400)
+	fr.lan.Send(0, frags[0])
+	fr.step()
+	if want := []string{"held prerouting"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+}

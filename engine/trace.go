@@ -21,10 +21,13 @@ const (
 	TraceDrop                      // it is dropped (Reason)
 	TraceStolen                    // a hook kept it
 	TraceQueue                     // it went to queue QueueNum
+	TraceAnswered                  // the engine answered it and kept it (echo request, neighbor discovery)
+	TraceHeld                      // a fragment held for reassembly (the datagram goes on as a new packet)
+	TraceNeighWait                 // it waits for its next hop's resolution (sent when it resolves)
 )
 
 func (k TraceKind) String() string {
-	return [...]string{"hook", "rule", "transmit", "deliver", "drop", "stolen", "queue"}[k]
+	return [...]string{"hook", "rule", "transmit", "deliver", "drop", "stolen", "queue", "answered", "held", "neigh-wait"}[k]
 }
 
 // TraceEvent is one step of a traced packet. Packet is valid only during
@@ -84,5 +87,13 @@ func (pp *pipe) traceHook(h hooks.Hook, pkts []*packet.Packet) {
 		if p.Flags&packet.FlagTrace != 0 {
 			pp.tracer.Event(&TraceEvent{Kind: TraceHook, Packet: p, Hook: h})
 		}
+	}
+}
+
+// traceEnd reports where a traced packet's way ends, for the ends that
+// carry nothing but the kind.
+func (pp *pipe) traceEnd(p *packet.Packet, k TraceKind, h hooks.Hook) {
+	if pp.traced(p) {
+		pp.tracer.Event(&TraceEvent{Kind: k, Packet: p, Hook: h})
 	}
 }

@@ -152,6 +152,8 @@ func (r *recorder) event(ev *engine.TraceEvent) {
 		rec.Result, rec.Verdict = "stolen", "stolen"
 	case engine.TraceQueue:
 		rec.Result, rec.Verdict = "queue", "queue"
+	case engine.TraceAnswered, engine.TraceHeld, engine.TraceNeighWait:
+		rec.Result, rec.Verdict = ev.Kind.String(), "accept"
 	}
 	if ev.Kind != engine.TraceHook && ev.Kind != engine.TraceRule {
 		r.captureCT(rec, ev.Packet)
