@@ -14,16 +14,16 @@ import (
 type TraceKind uint8
 
 const (
-	TraceHook     TraceKind = iota // the packet enters a hook
-	TraceRule                      // a base chain decided (Table, Chain, Handle, Verdict, Policy)
-	TraceTransmit                  // it leaves by interface OutIf
-	TraceDeliver                   // it is delivered to the host
-	TraceDrop                      // it is dropped (Reason)
-	TraceStolen                    // a hook kept it
-	TraceQueue                     // it went to queue QueueNum
-	TraceAnswered                  // the engine answered it and kept it (echo request, neighbor discovery)
-	TraceHeld                      // a fragment held for reassembly (the datagram goes on as a new packet)
-	TraceNeighWait                 // it waits for its next hop's resolution (sent when it resolves)
+	TraceHook      TraceKind = iota // the packet enters a hook
+	TraceRule                       // a base chain decided (Table, Chain, Handle, Verdict, Policy)
+	TraceTransmit                   // it leaves by interface OutIf
+	TraceDeliver                    // it is delivered to the host
+	TraceDrop                       // it is dropped (Reason)
+	TraceStolen                     // a hook kept it
+	TraceQueue                      // it went to queue QueueNum
+	TraceAnswered                   // the engine answered it and kept it (echo request, neighbor discovery)
+	TraceHeld                       // a fragment held for reassembly (the datagram goes on as a new packet)
+	TraceNeighWait                  // it waits for its next hop's resolution (sent when it resolves)
 )
 
 func (k TraceKind) String() string {
