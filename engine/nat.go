@@ -46,13 +46,13 @@ func (e *Engine) registerNAT() {
 func (e *Engine) natHook(h hooks.Hook, m nat.Manip) hooks.BatchFunc {
 	return func(pkts []*packet.Packet, verdicts []hooks.Verdict, s *hooks.State) {
 		pp := e.pipe(s.Worker)
-		for i, p := range pkts {
-			if p.CT == 0 {
-				continue
-			}
-			if e.nat.Pending(p, m) {
-				verdicts[i] = pp.natSetup(p, h, m)
-			} else if !e.nat.Do(p, m) {
+		drop := pp.natDrop[:len(pkts)]
+		clear(drop)
+		// First packets are bound by the nat chains; the others are
+		// rewritten from their connection's bindings.
+		e.nat.DoBatch(pkts, m, drop, func(i int) { verdicts[i] = pp.natSetup(pkts[i], h, m) })
+		for i, d := range drop {
+			if d {
 				verdicts[i] = hooks.Drop
 			}
 		}

@@ -36,6 +36,7 @@ type pipe struct {
 	rules   *ruleState        // the ruleset pinned for this batch
 	tracer  *Tracer           // the tracer for this batch, or nil
 	ctDrop  [hooks.MaxBatch]bool
+	natDrop [hooks.MaxBatch]bool
 	deliv   [hooks.MaxBatch]*packet.Packet
 	icmp    tokenBucket
 }

@@ -78,8 +78,8 @@ func BenchmarkNATEstablished(b *testing.B) {
 							n.Do(p, ManipSrc)
 						}
 					default:
-						n.DoBatch(set, ManipDst, drop)
-						n.DoBatch(set, ManipSrc, drop)
+						n.DoBatch(set, ManipDst, drop, nil)
+						n.DoBatch(set, ManipSrc, drop, nil)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(pkts)*b.N), "ns/packet")

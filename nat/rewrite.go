@@ -112,19 +112,29 @@ func (n *NAT) oifMoved(p *packet.Packet, slot uint32, m Manip, d conntrack.Dir) 
 }
 
 // DoBatch is Do for a batch of packets at one hook: drop[i] is set for
-// each packet Do would drop, and left alone for the others.
+// each packet Do would drop, and left alone for the others. A packet whose
+// new connection is not bound at manip m yet (Pending) is not rewritten:
+// pending(i) is called for it, in the batch's order, for the caller to bind
+// it (Setup or Null); nil leaves such packets alone.
 //
 // The packets of established connections whose rewrite rewriteFast can do
 // take a loop of their own, without a call per packet.
-func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool) {
+func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool, pending func(i int)) {
 	drop = drop[:len(pkts)]
 	xs := n.xl.slab()
+	done := conntrack.StatusConfirmed | doneBit(m)
 	for i, p := range pkts {
 		slot := p.CT
 		if slot == 0 {
 			continue
 		}
 		st := n.t.Status(slot)
+		if st&done == 0 && !isICMPError(p) {
+			if pending != nil {
+				pending(i)
+			}
+			continue
+		}
 		want := wants[m&1][p.CTInfo&7]
 		if (st|relatedMark)&want == 0 {
 			continue
