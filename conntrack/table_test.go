@@ -262,16 +262,22 @@ func TestSlotsAreNotReusedUnderAReader(t *testing.T) {
 	}
 }
 
+// twoWorkers makes a table with two workers, the first of which has
+// tracked (not confirmed) the first packet of a UDP connection, p.
+func twoWorkers(t *testing.T) (tb *Table, w1, w2 *Worker, p *packet.Packet) {
+	tb = New(Options{SweepInterval: -1})
+	w1, w2 = tb.NewWorker(), tb.NewWorker()
+	t.Cleanup(w2.Close)
+	t.Cleanup(w1.Close)
+	p = pkt(t, pktbuild.UDP4(client, server, []byte("x")))
+	w1.Track([]*packet.Packet{p}, []bool{false})
+	return tb, w1, w2, p
+}
+
 // TestHoldAdopt: an unconfirmed entry held for a queued packet survives its
 // worker's Quiesce and is confirmed by the worker that adopts it.
 func TestHoldAdopt(t *testing.T) {
-	tb := New(Options{SweepInterval: -1})
-	w1, w2 := tb.NewWorker(), tb.NewWorker()
-	defer w1.Close()
-	defer w2.Close()
-	p := pkt(t, pktbuild.UDP4(client, server, []byte("x")))
-	drop := []bool{false}
-	w1.Track([]*packet.Packet{p}, drop)
+	tb, w1, w2, p := twoWorkers(t)
 	w1.Hold(p)
 	w1.Quiesce()
 	if tb.Count() != 1 || tb.Held() != 1 {
@@ -296,13 +302,8 @@ func TestHoldAdopt(t *testing.T) {
 // TestWorkerStats: each worker's counters on a line of its own, summing to
 // Stats.
 func TestWorkerStats(t *testing.T) {
-	tb := New(Options{SweepInterval: -1})
-	w1, w2 := tb.NewWorker(), tb.NewWorker()
-	defer w1.Close()
-	defer w2.Close()
-	p := pkt(t, pktbuild.UDP4(client, server, []byte("x")))
+	tb, w1, w2, p := twoWorkers(t)
 	drop := []bool{false}
-	w1.Track([]*packet.Packet{p}, drop)
 	w1.Confirm(p)
 	w1.Idle()
 	for range 3 {
