@@ -9,108 +9,55 @@ import (
 )
 
 // Apply runs a batch of commands as one transaction: on a copy of rs, then
-// validated as a whole. It returns the new ruleset (generation+1), or an
-// error naming the command and place at fault, and then nothing changed:
-// rs itself is never modified.
+// validated. It returns the new ruleset (generation+1), or an error naming
+// the command and place at fault, and then nothing changed: rs itself is
+// never modified.
 //
-// Rules that the batch does not touch are shared with rs, so their
-// counters, limits and ct count state carry over to the new ruleset; a
-// rule that is deleted and added again starts afresh. Sets the batch does
-// not change are shared too, with their elements.
+// The copy shares with rs every table, chain and rule list the batch does
+// not change (txn.go), and the validation and the compiled matchers cover
+// what it changed and what depends on it, so that a small change to a big
+// ruleset costs little. Rules that the batch does not touch carry over
+// with their counters, limits and ct count state; a rule that is deleted
+// and added again starts afresh. Sets the batch does not change are shared
+// too, with their elements.
 func (rs *Ruleset) Apply(cmds []Command) (*Ruleset, error) {
-	next := rs.clone()
-	tx := &txn{rs: next, now: rs.now(), owned: map[*Set]bool{}, ownedT: map[*Table]bool{}}
+	tx := newTxn(rs)
 	for i := range cmds {
 		if err := tx.apply(&cmds[i]); err != nil {
 			return nil, err
 		}
 	}
-	next.reindex()
-	if err := next.validate(); err != nil {
+	tx.finish()
+	if err := tx.validate(); err != nil {
 		return nil, err
 	}
-	if err := next.compileChains(); err != nil {
+	if err := tx.compile(); err != nil {
 		return nil, err
 	}
-	next.gen = rs.gen + 1
-	return next, nil
+	tx.rs.gen = rs.gen + 1
+	return tx.rs, nil
 }
 
-// clone copies the tables and chains of rs, sharing rules, sets and
-// counters.
-func (rs *Ruleset) clone() *Ruleset {
-	next := &Ruleset{opts: rs.opts, shared: rs.shared, gen: rs.gen}
-	for _, t := range rs.tables {
-		nt := *t
-		nt.Chains = make([]*Chain, len(t.Chains))
-		for i, c := range t.Chains {
-			nc := *c
-			nc.Rules = slices.Clone(c.Rules)
-			if c.Base != nil {
-				b := *c.Base
-				nc.Base = &b
-			}
-			nt.Chains[i] = &nc
-		}
-		nt.Sets = slices.Clone(t.Sets)
-		nt.Counters = slices.Clone(t.Counters)
-		next.tables = append(next.tables, &nt)
-	}
-	return next
-}
-
-type txn struct {
-	rs     *Ruleset
-	now    int64
-	owned  map[*Set]bool // sets copied by this transaction, free to change
-	ownedT map[*Table]bool
-}
-
-func (tx *txn) findTable(fam packet.Family, name string) (int, *Table) {
-	for i, t := range tx.rs.tables {
-		if t.Family == fam && t.Name == name {
-			return i, t
-		}
-	}
-	return -1, nil
-}
-
-func (tx *txn) table(cmd *Command) (*Table, error) {
-	_, t := tx.findTable(cmd.Family, cmd.Table)
+// table is the transaction's copy of the command's table.
+func (tx *txn) table(cmd *Command) (*tableTx, error) {
+	i, t := tx.findTable(cmd.Family, cmd.Table)
 	if t == nil {
 		return nil, wrapf(cmd.Pos, ErrNotFound, "table %s %s does not exist", familyName(cmd.Family), cmd.Table)
 	}
-	return t, nil
+	return tx.ownTable(i), nil
 }
 
-func findChain(t *Table, name string) (int, *Chain) {
-	for i, c := range t.Chains {
-		if c.Name == name {
-			return i, c
-		}
-	}
-	return -1, nil
-}
-
-func findSet(t *Table, name string) (int, *Set) {
-	for i, s := range t.Sets {
-		if s.Name == name {
-			return i, s
-		}
-	}
-	return -1, nil
-}
-
-func (tx *txn) chain(cmd *Command) (*Table, *Chain, error) {
-	t, err := tx.table(cmd)
+// chain is the command's table and the position of its chain.
+func (tx *txn) chain(cmd *Command) (*tableTx, int, error) {
+	tt, err := tx.table(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, -1, err
 	}
-	_, c := findChain(t, cmd.Name)
+	i, c := tt.chain(cmd.Name)
 	if c == nil {
-		return nil, nil, wrapf(cmd.Pos, ErrNotFound, "chain %s %s %s does not exist", familyName(cmd.Family), cmd.Table, cmd.Name)
+		return nil, -1, wrapf(cmd.Pos, ErrNotFound, "chain %s %s %s does not exist", familyName(cmd.Family), cmd.Table, cmd.Name)
 	}
-	return t, c, nil
+	return tt, i, nil
 }
 
 func (tx *txn) handle(t *Table) uint64 {
@@ -158,8 +105,11 @@ func (tx *txn) applyTable(cmd *Command) error {
 		if t == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "table %s %s does not exist", familyName(cmd.Family), cmd.Table)
 		}
-		for _, c := range t.Chains {
-			c.Rules = nil
+		tt := tx.ownTable(i)
+		for j, c := range tt.ix.t.Chains {
+			if c != nil {
+				tt.setRules(tt.ownChain(j), nil)
+			}
 		}
 		return nil
 	}
@@ -167,18 +117,20 @@ func (tx *txn) applyTable(cmd *Command) error {
 		return errorf(cmd.Pos, "family %s is not supported", familyName(cmd.Family))
 	}
 	spec := cmd.TableSpec
+	var tt *tableTx
 	if t == nil {
 		tx.rs.shared.tableHandle++
-		t = &Table{Family: cmd.Family, Name: cmd.Table, Handle: tx.rs.shared.tableHandle}
-		tx.rs.tables = append(tx.rs.tables, t)
+		tt = tx.addTable(&Table{Family: cmd.Family, Name: cmd.Table, Handle: tx.rs.shared.tableHandle})
 	} else if cmd.Op == CmdCreate {
 		return wrapf(cmd.Pos, ErrExists, "table %s %s already exists", familyName(cmd.Family), cmd.Table)
+	} else {
+		tt = tx.ownTable(i)
 	}
 	if spec == nil {
 		return nil
 	}
 	if spec.Comment != "" {
-		t.Comment = spec.Comment
+		tt.ix.t.Comment = spec.Comment
 	}
 	sub := Command{Op: CmdAdd, Family: cmd.Family, Table: cmd.Table}
 	for _, c := range spec.Counters {
@@ -204,10 +156,16 @@ func (tx *txn) applyTable(cmd *Command) error {
 		}
 	}
 	for _, c := range spec.Chains {
-		_, ch := findChain(t, c.Name)
-		for _, r := range c.Rules {
-			ch.Rules = append(ch.Rules, tx.newRule(t, r))
+		if len(c.Rules) == 0 {
+			continue
 		}
+		j, _ := tt.chain(c.Name)
+		ch := tt.ownChain(j)
+		rules := tt.mutableRules(ch, len(c.Rules))
+		for _, r := range c.Rules {
+			rules = append(rules, tx.newRule(tt.ix.t, r))
+		}
+		ch.Rules = rules
 	}
 	return nil
 }
@@ -221,23 +179,24 @@ func (tx *txn) newRule(t *Table, r *Rule) *Rule {
 }
 
 func (tx *txn) applyChain(cmd *Command) error {
-	t, err := tx.table(cmd)
+	tt, err := tx.table(cmd)
 	if err != nil {
 		return err
 	}
-	i, c := findChain(t, cmd.Name)
+	t := tt.ix.t
+	i, c := tt.chain(cmd.Name)
 	switch cmd.Op {
 	case CmdDelete:
 		if c == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "chain %s %s %s does not exist", familyName(cmd.Family), cmd.Table, cmd.Name)
 		}
-		t.Chains = slices.Delete(t.Chains, i, i+1)
+		tt.deleteChain(i)
 		return nil
 	case CmdFlush:
 		if c == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "chain %s %s %s does not exist", familyName(cmd.Family), cmd.Table, cmd.Name)
 		}
-		c.Rules = nil
+		tt.setRules(tt.ownChain(i), nil)
 		return nil
 	}
 	spec := cmd.ChainSpec
@@ -250,7 +209,7 @@ func (tx *txn) applyChain(cmd *Command) error {
 			b := *spec.Base
 			c.Base = &b
 		}
-		t.Chains = append(t.Chains, c)
+		tt.addChain(c)
 	} else {
 		if cmd.Op == CmdCreate {
 			return wrapf(cmd.Pos, ErrExists, "chain %s %s %s already exists", familyName(cmd.Family), cmd.Table, cmd.Name)
@@ -264,29 +223,38 @@ func (tx *txn) applyChain(cmd *Command) error {
 			if b != *c.Base {
 				return errorf(spec.Pos, "chain %s exists with another type, hook or priority", cmd.Name)
 			}
-			c.Base.Policy = spec.Base.Policy
 		}
-		if spec.Comment != "" {
-			c.Comment = spec.Comment
+		if spec.Base != nil && spec.Base.Policy != c.Base.Policy || spec.Comment != "" && spec.Comment != c.Comment || len(spec.Rules) > 0 {
+			c = tt.ownChain(i)
+			if spec.Base != nil {
+				c.Base.Policy = spec.Base.Policy
+			}
+			if spec.Comment != "" {
+				c.Comment = spec.Comment
+			}
 		}
 	}
-	for _, r := range spec.Rules {
-		c.Rules = append(c.Rules, tx.newRule(t, r))
+	if len(spec.Rules) > 0 {
+		rules := tt.mutableRules(c, len(spec.Rules))
+		for _, r := range spec.Rules {
+			rules = append(rules, tx.newRule(t, r))
+		}
+		c.Rules = rules
 	}
 	return nil
 }
 
 func (tx *txn) applyRule(cmd *Command) error {
-	t, c, err := tx.chain(cmd)
+	tt, i, err := tx.chain(cmd)
 	if err != nil {
 		return err
 	}
+	c := tt.ix.t.Chains[i]
 	at := -1
 	if cmd.Handle != 0 {
-		for i, r := range c.Rules {
-			if r.Handle == cmd.Handle {
-				at = i
-			}
+		var ok bool
+		if at, ok = c.prog.position(c.Rules, cmd.Handle); !ok {
+			at = slices.IndexFunc(c.Rules, func(r *Rule) bool { return r.Handle == cmd.Handle })
 		}
 		if at < 0 {
 			return wrapf(cmd.Pos, ErrNotFound, "rule handle %d does not exist in chain %s", cmd.Handle, cmd.Name)
@@ -297,23 +265,28 @@ func (tx *txn) applyRule(cmd *Command) error {
 			return wrapf(cmd.Pos, ErrNotFound, "rule index %d does not exist in chain %s", at, cmd.Name)
 		}
 	}
+	c = tt.ownChain(i)
 	switch cmd.Op {
 	case CmdDelete:
-		c.Rules = slices.Delete(c.Rules, at, at+1)
+		if !tt.ownRules[c] {
+			tt.setRules(c, slices.Concat(c.Rules[:at:at], c.Rules[at+1:]))
+		} else {
+			c.Rules = slices.Delete(c.Rules, at, at+1)
+		}
 	case CmdReplace:
 		nr := *cmd.Rule
 		nr.Handle = cmd.Handle
-		c.Rules[at] = &nr
+		tt.mutableRules(c, 0)[at] = &nr
 	case CmdInsert:
 		if at < 0 {
 			at = 0
 		}
-		c.Rules = slices.Insert(c.Rules, at, tx.newRule(t, cmd.Rule))
+		c.Rules = slices.Insert(tt.mutableRules(c, 1), at, tx.newRule(tt.ix.t, cmd.Rule))
 	default:
 		if at < 0 {
-			c.Rules = append(c.Rules, tx.newRule(t, cmd.Rule))
+			c.Rules = append(tt.mutableRules(c, 1), tx.newRule(tt.ix.t, cmd.Rule))
 		} else {
-			c.Rules = slices.Insert(c.Rules, at+1, tx.newRule(t, cmd.Rule))
+			c.Rules = slices.Insert(tt.mutableRules(c, 1), at+1, tx.newRule(tt.ix.t, cmd.Rule))
 		}
 	}
 	return nil
@@ -322,17 +295,20 @@ func (tx *txn) applyRule(cmd *Command) error {
 func sameFields(a, b []Field) bool { return slices.Equal(a, b) }
 
 func (tx *txn) applySet(cmd *Command) error {
-	t, err := tx.table(cmd)
+	tt, err := tx.table(cmd)
 	if err != nil {
 		return err
 	}
-	i, s := findSet(t, cmd.Name)
+	t := tt.ix.t
+	i, s := tt.ix.setAt(cmd.Name)
 	switch cmd.Op {
 	case CmdDelete:
 		if s == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "set %s does not exist", cmd.Name)
 		}
 		t.Sets = slices.Delete(t.Sets, i, i+1)
+		tt.reindexSets()
+		tt.full = true
 		return nil
 	case CmdFlush:
 		if s == nil {
@@ -360,12 +336,14 @@ func (tx *txn) applySet(cmd *Command) error {
 		Flags: spec.Flags, Timeout: spec.Timeout, Size: spec.Size, Comment: spec.Comment, Pos: spec.Pos}
 	empty, _ := buildSetData(ns.Key, nil, ns.Flags&SetInterval != 0, tx.now)
 	ns.contents.Store(empty)
+	tt.names(ixSets)[ns.Name] = len(t.Sets)
 	t.Sets = append(t.Sets, ns)
 	tx.owned[ns] = true
 	return tx.changeElems(cmd.Pos, t, len(t.Sets)-1, spec.Elems, true, false, true)
 }
 
-// ownSet makes the table's set number i this transaction's own copy.
+// ownSet makes the table's set number i this transaction's own copy; the
+// table must be the transaction's.
 func (tx *txn) ownSet(t *Table, i int) *Set {
 	s := t.Sets[i]
 	if tx.owned[s] {
@@ -435,11 +413,12 @@ func prepareElems(s *Set, elems []*Elem, now int64) ([]*Elem, error) {
 }
 
 func (tx *txn) applyElements(cmd *Command) error {
-	t, err := tx.table(cmd)
+	tt, err := tx.table(cmd)
 	if err != nil {
 		return err
 	}
-	i, s := findSet(t, cmd.Name)
+	t := tt.ix.t
+	i, s := tt.ix.setAt(cmd.Name)
 	if s == nil {
 		return wrapf(cmd.Pos, ErrNotFound, "set %s does not exist", cmd.Name)
 	}
@@ -484,25 +463,23 @@ func parseRawElems(raw *rawElems, s *Set) (elems []*Elem, err error) {
 }
 
 func (tx *txn) applyCounter(cmd *Command) error {
-	t, err := tx.table(cmd)
+	tt, err := tx.table(cmd)
 	if err != nil {
 		return err
 	}
-	idx := -1
-	for i, c := range t.Counters {
-		if c.Name == cmd.Name {
-			idx = i
-		}
-	}
+	t := tt.ix.t
+	idx, ok := tt.ix.counters[cmd.Name]
 	switch cmd.Op {
 	case CmdDelete:
-		if idx < 0 {
+		if !ok {
 			return wrapf(cmd.Pos, ErrNotFound, "counter %s does not exist", cmd.Name)
 		}
 		t.Counters = slices.Delete(t.Counters, idx, idx+1)
+		tt.reindexCounters()
+		tt.full = true
 		return nil
 	}
-	if idx >= 0 {
+	if ok {
 		if cmd.Op == CmdCreate {
 			return wrapf(cmd.Pos, ErrExists, "counter %s already exists", cmd.Name)
 		}
@@ -511,6 +488,7 @@ func (tx *txn) applyCounter(cmd *Command) error {
 	spec := cmd.CounterSpec
 	nc := &NamedCounter{Name: spec.Name, Handle: tx.handle(t), Comment: spec.Comment, Pos: spec.Pos,
 		state: newCounterState(spec.Packets(), spec.Bytes())}
+	tt.names(ixCounters)[nc.Name] = len(t.Counters)
 	t.Counters = append(t.Counters, nc)
 	return nil
 }

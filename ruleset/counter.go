@@ -56,7 +56,7 @@ func (c *Counter) write(sb *strings.Builder) {
 
 func (c *Counter) eval(ec *evalCtx) bool {
 	if c.Name != "" {
-		if nc := ec.table.counters[c.Name]; nc != nil {
+		if nc := ec.table.counter(c.Name); nc != nil {
 			nc.state.add(ec.p.Len())
 		}
 		return true

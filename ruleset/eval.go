@@ -201,7 +201,7 @@ func (rs *Ruleset) evalLinear(c *evalCtx, chain int, p *packet.Packet, env Env) 
 			res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
 			return *res
 		case vJump, vGoto:
-			next := b.table.chains[c.target]
+			next := b.table.chain(c.target)
 			if next == nil {
 				// Validation forbids this; treat it as the kernel treats
 				// a broken jump target: drop.

@@ -49,8 +49,11 @@ func (rs *Ruleset) evalCompiled(c *evalCtx, chain int, p *packet.Packet, env Env
 			continue
 		}
 		from = prio + 1
-		pr := &prog.slots[id]
+		pr := prog.slot(id)
 		r := pr.rule
+		if r == nil {
+			continue // a deleted rule still in the classifier (chainProg.dead)
+		}
 		c.v, c.rule, c.chain = vNone, r, ch.Name
 		for _, s := range r.Stmts[pr.skip:] {
 			if !s.eval(c) {
@@ -75,7 +78,7 @@ func (rs *Ruleset) evalCompiled(c *evalCtx, chain int, p *packet.Packet, env Env
 			res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
 			return *res
 		case vJump, vGoto:
-			next := b.table.chains[c.target]
+			next := b.table.chain(c.target)
 			if next == nil {
 				res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
 				return *res

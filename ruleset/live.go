@@ -3,6 +3,8 @@ package ruleset
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/nfgo/nfgo/packet"
 )
 
 // Live holds the ruleset in force. Readers (the workers) Load it without a
@@ -57,16 +59,12 @@ func (l *Live) UpdateElements(cmds []Command) error {
 		if cmd.Obj != ObjElement {
 			return errorf(cmd.Pos, "only element commands change sets in place; use Apply")
 		}
-		var t *Table
-		for _, tt := range rs.tables {
-			if tt.Family == cmd.Family && tt.Name == cmd.Table {
-				t = tt
-			}
-		}
-		if t == nil {
+		ti := tableAt(rs, cmd.Family, cmd.Table)
+		if ti == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "table %s %s does not exist", familyName(cmd.Family), cmd.Table)
 		}
-		_, s := findSet(t, cmd.Name)
+		t := ti.t
+		_, s := ti.setAt(cmd.Name)
 		if s == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "set %s does not exist", cmd.Name)
 		}
@@ -94,18 +92,16 @@ func (l *Live) UpdateElements(cmds []Command) error {
 		}
 		if s.IsMap && s.Data.Type == TypeVerdict {
 			// Verdicts must point at existing regular chains, and must not
-			// make a loop: check on a copy of the ruleset.
-			trial := rs.clone()
-			trial.reindex()
-			for _, tt := range trial.tables {
-				if tt.Family == t.Family && tt.Name == t.Name {
-					i, _ := findSet(tt, s.Name)
-					ns := s.cloneDecl()
-					ns.contents.Store(d)
-					tt.Sets[i] = ns
-				}
-			}
-			trial.reindex()
+			// make a loop: check on a trial transaction.
+			trial := newTxn(rs)
+			i, _ := trial.findTable(t.Family, t.Name)
+			tt := trial.ownTable(i)
+			j, _ := tt.ix.setAt(s.Name)
+			ns := s.cloneDecl()
+			ns.contents.Store(d)
+			tt.ix.t.Sets[j] = ns
+			trial.owned[ns] = true
+			trial.finish()
 			if err := trial.validate(); err != nil {
 				return err
 			}
@@ -115,6 +111,16 @@ func (l *Live) UpdateElements(cmds []Command) error {
 	}
 	for _, c := range changes {
 		c.set.contents.Store(pending[c.set])
+	}
+	return nil
+}
+
+// tableAt is the index of a table of rs, or nil.
+func tableAt(rs *Ruleset, fam packet.Family, name string) *tableIndex {
+	for _, t := range rs.tables {
+		if t.Family == fam && t.Name == name {
+			return rs.index[t]
+		}
 	}
 	return nil
 }

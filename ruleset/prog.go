@@ -22,17 +22,46 @@ const DefaultMaxChainBytes = 256 << 20
 // in a chain for the chain's matcher to be changed rather than rebuilt.
 const maxIncremental = 64
 
+// maxDead is the number of deleted rules a chain's classifier may still
+// hold: deleting a rule only empties its slot, which the evaluator skips,
+// and the classifier drops the boxes of the deleted rules all at once when
+// there are more than this. Removing boxes copies the classifier tables
+// that hold them, which for a big chain costs milliseconds; this way it is
+// paid once per maxDead deletions.
+const maxDead = 64
+
 // chainProg is a chain compiled for the classifier. It is immutable; a
 // transaction that changes the chain makes a new one.
 type chainProg struct {
-	rules []*Rule  // the chain's rules, in order, as compiled
-	prio  []uint32 // classifier priority of rules[i]
-	id    []uint32 // classifier ID of rules[i]
-	slots []progRule
-	free  []uint32 // IDs not in use
+	rules []*Rule      // the chain's rules, in order, as compiled
+	order ruleOrder    // handle, classifier priority and ID of rules[i]
+	slots [][]progRule // by ID, in chunks of slotChunk (the last may be shorter): see slot
+	nids  uint32       // IDs given out: the next new ID
+	free  []uint32     // IDs not in use
+	dead  []deadRule   // deleted rules whose boxes the classifier still holds
 	dims  []dimKey
 	index map[dimKey]int
 	cls   *classify.Classifier
+}
+
+// The slots are kept in chunks, so that a change copies the chunks it
+// writes and shares the others: a single-rule change to a chain of 100K
+// rules copies a few KB, not the slots of every rule.
+const (
+	slotBits  = 8
+	slotChunk = 1 << slotBits
+)
+
+// slot is what the evaluator needs of rule ID id.
+func (p *chainProg) slot(id uint32) *progRule {
+	return &p.slots[id>>slotBits][id&(slotChunk-1)]
+}
+
+// deadRule is a deleted rule whose boxes are still in the classifier, with
+// an empty slot.
+type deadRule struct {
+	rule     *Rule
+	prio, id uint32
 }
 
 // progRule is what the evaluator needs of the rule a lookup found.
@@ -44,7 +73,7 @@ type progRule struct {
 
 // Bytes is the memory the compiled chain holds, not counting the rules.
 func (p *chainProg) bytes() int {
-	return p.cls.Bytes() + 4*cap(p.prio) + 4*cap(p.id) + 16*cap(p.slots) + 4*cap(p.free)
+	return p.cls.Bytes() + 16*p.order.n + 40*cap(p.order.chunks) + 16*int(p.nids) + 24*cap(p.slots) + 4*cap(p.free)
 }
 
 type compileOpts struct {
@@ -99,17 +128,26 @@ func compileChain(name string, rules []*Rule, o *compileOpts) (*chainProg, error
 		dims = dims[:classify.MaxDims]
 	}
 	sort.Slice(dims, func(i, j int) bool { return dimLess(dims[i], dims[j]) })
-	p := &chainProg{rules: rules, dims: dims, index: map[dimKey]int{},
-		prio: make([]uint32, len(rules)), id: make([]uint32, len(rules)), slots: make([]progRule, len(rules))}
+	p := &chainProg{rules: rules, dims: dims, index: map[dimKey]int{}, nids: uint32(len(rules))}
+	all := make([]progRule, len(rules))
+	for i := 0; i < len(all); i += slotChunk {
+		k := min(len(all), i+slotChunk)
+		p.slots = append(p.slots, all[i:k:k])
+	}
 	for i, d := range dims {
 		p.index[d] = i
 	}
 	step := uint32(min(1<<16, (1<<32-2)/(uint64(len(rules))+1)))
 	crs := make([]classify.Rule, 0, len(rules))
+	order := make([]orderEntry, len(rules))
 	for i, r := range rules {
-		p.prio[i], p.id[i] = step*uint32(i+1), uint32(i)
-		crs = p.appendBoxes(crs, r, &shapes[i], p.prio[i], p.id[i])
+		e := orderEntry{handle: r.Handle, prio: step * uint32(i+1), id: uint32(i)}
+		var pr progRule
+		crs, pr = p.appendBoxes(crs, r, &shapes[i], e.prio, e.id)
+		*p.slot(e.id) = pr
+		order[i] = e
 	}
+	p.order = newRuleOrder(order)
 	cls, err := classify.New(len(dims), crs, o.classifyOpts(dims))
 	if err != nil {
 		return nil, p.sizeError(name, err)
@@ -128,9 +166,9 @@ func (p *chainProg) sizeError(name string, err error) error {
 	return fmt.Errorf("chain %s: %w", name, err)
 }
 
-// appendBoxes turns a rule's shape into classifier boxes, and records in
-// slot id what the evaluator needs.
-func (p *chainProg) appendBoxes(out []classify.Rule, r *Rule, sh *shape, prio, id uint32) []classify.Rule {
+// appendBoxes turns a rule's shape into classifier boxes, and returns
+// what the evaluator needs of it.
+func (p *chainProg) appendBoxes(out []classify.Rule, r *Rule, sh *shape, prio, id uint32) ([]classify.Rule, progRule) {
 	exact := sh.exact
 	var need uint32
 	for _, s := range sh.need {
@@ -161,11 +199,7 @@ func (p *chainProg) appendBoxes(out []classify.Rule, r *Rule, sh *shape, prio, i
 	if exact {
 		pr.skip = int32(sh.nmatch)
 	}
-	if int(id) >= len(p.slots) {
-		p.slots = append(p.slots, make([]progRule, int(id)+1-len(p.slots))...)
-	}
-	p.slots[id] = pr
-	return out
+	return out, pr
 }
 
 // update returns the matcher of the chain now holding rules: p itself when
@@ -191,12 +225,25 @@ func (p *chainProg) update(name string, rules []*Rule, o *compileOpts) (*chainPr
 	if len(removed)+len(added) > maxIncremental {
 		return compileChain(name, rules, o)
 	}
+	purge := len(p.dead)+len(removed) > maxDead
 	lo, hi := uint32(0), classify.NoMatch
 	if a > 0 {
-		lo = p.prio[a-1]
+		lo = p.order.at(a - 1).prio
 	}
 	if b > 0 {
-		hi = p.prio[n-b]
+		hi = p.order.at(n - b).prio
+	}
+	if !purge {
+		// New rules go after the deleted ones still between their
+		// neighbours, so that no two boxes share a priority.
+		for _, d := range p.dead {
+			if lo < d.prio && d.prio < hi {
+				lo = d.prio
+			}
+		}
+		for i := range removed {
+			lo = max(lo, p.order.at(a+i).prio)
+		}
 	}
 	if uint64(hi-lo) <= uint64(len(added))+1 {
 		return compileChain(name, rules, o) // no room between the neighbours' priorities
@@ -212,37 +259,70 @@ func (p *chainProg) update(name string, rules []*Rule, o *compileOpts) (*chainPr
 	np.rules = rules
 	np.slots = slices.Clone(p.slots)
 	np.free = slices.Clone(p.free)
-	var del, add []classify.Rule
-	for i, r := range removed {
-		sh := ruleShape(r)
-		id := p.id[a+i]
-		del = np.appendBoxes(del, r, &sh, p.prio[a+i], id)
-		np.slots[id] = progRule{}
-		np.free = append(np.free, id)
+	np.dead = slices.Clip(p.dead)
+	copied := map[uint32]bool{} // chunks of np.slots that are np's own
+	set := func(id uint32, pr progRule) {
+		c, j := id>>slotBits, int(id&(slotChunk-1))
+		if int(c) == len(np.slots) {
+			np.slots = append(np.slots, nil)
+		}
+		if k := max(j+1, len(np.slots[c])); !copied[c] || k > len(np.slots[c]) {
+			np.slots[c] = append(make([]progRule, 0, k), np.slots[c]...)[:k]
+			copied[c] = true
+		}
+		np.slots[c][j] = pr
 	}
-	prios, ids := make([]uint32, len(added)), make([]uint32, len(added))
+	for i, r := range removed {
+		e := p.order.at(a + i)
+		set(e.id, progRule{})
+		np.dead = append(np.dead, deadRule{r, e.prio, e.id})
+	}
+	var del, add []classify.Rule
+	if purge {
+		for _, d := range np.dead {
+			sh := ruleShape(d.rule)
+			del, _ = np.appendBoxes(del, d.rule, &sh, d.prio, d.id)
+			np.free = append(np.free, d.id)
+		}
+		np.dead = nil
+	}
+	entries := make([]orderEntry, len(added))
 	step := (hi - lo) / uint32(len(added)+1)
 	for i, r := range added {
 		var id uint32
 		if k := len(np.free); k > 0 {
 			id, np.free = np.free[k-1], np.free[:k-1]
 		} else {
-			id = uint32(len(np.slots))
+			id = np.nids
+			np.nids++
 		}
-		prios[i], ids[i] = lo+step*uint32(i+1), id
-		add = np.appendBoxes(add, r, &shapes[i], prios[i], id)
+		entries[i] = orderEntry{handle: r.Handle, prio: lo + step*uint32(i+1), id: id}
+		var pr progRule
+		add, pr = np.appendBoxes(add, r, &shapes[i], entries[i].prio, id)
+		set(id, pr)
 	}
-	np.prio = slices.Concat(p.prio[:a], prios, p.prio[n-b:])
-	np.id = slices.Concat(p.id[:a], ids, p.id[n-b:])
-	cls, err := p.cls.With(del, add)
-	if err != nil {
-		return nil, np.sizeError(name, err)
+	np.order = p.order.splice(a, len(removed), entries)
+	if len(del)+len(add) > 0 {
+		cls, err := p.cls.With(del, add)
+		if err != nil {
+			return nil, np.sizeError(name, err)
+		}
+		np.cls = cls
 	}
-	np.cls = cls
 	if o.maxBytes > 0 && np.bytes() > o.maxBytes {
 		return nil, fmt.Errorf("chain %s: %w: %d bytes for %d rules, limit %d", name, ErrMatcherTooBig, np.bytes(), len(rules), o.maxBytes)
 	}
 	return &np, nil
+}
+
+// position is the position of the rule with handle h in rules, when rules
+// are the rules p was compiled for, without reading the rules; ok is false
+// when they are not.
+func (p *chainProg) position(rules []*Rule, h uint64) (i int, ok bool) {
+	if p == nil || len(rules) != len(p.rules) || len(rules) == 0 || &rules[0] != &p.rules[0] {
+		return -1, false
+	}
+	return p.order.find(h), true
 }
 
 // hasDims reports whether the chain's dimensions cover everything a shape
@@ -263,15 +343,20 @@ func (p *chainProg) hasDims(sh *shape) bool {
 	return true
 }
 
-// compileChains gives every chain of rs its matcher, reusing those of
-// chains whose rules did not change.
-func (rs *Ruleset) compileChains() error {
-	o := &compileOpts{maxBytes: rs.opts.MaxChainBytes, seed: rs.shared.seed}
+// compile gives every chain the transaction changed its matcher: changed
+// in place of the rules that changed when few did, else built anew. The
+// other chains keep theirs.
+func (tx *txn) compile() error {
+	o := &compileOpts{maxBytes: tx.rs.opts.MaxChainBytes, seed: tx.rs.shared.seed}
 	if o.maxBytes == 0 {
 		o.maxBytes = DefaultMaxChainBytes
 	}
-	for _, t := range rs.tables {
-		for _, c := range t.Chains {
+	for _, t := range tx.rs.tables {
+		tt := tx.tables[t]
+		if tt == nil {
+			continue
+		}
+		for _, c := range tt.live {
 			p, err := c.prog.update(c.Name, c.Rules, o)
 			if err != nil {
 				return fmt.Errorf("table %s %s: %w", familyName(t.Family), t.Name, err)

@@ -3,7 +3,6 @@ package ruleset
 import (
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
@@ -41,15 +40,63 @@ type Ruleset struct {
 	base  []baseRef
 }
 
-// tableIndex finds a table's chains, sets and counters by name.
+// tableIndex finds a table's chains, sets and counters by name: each map
+// holds the position in the table's slice. A transaction that changes a
+// chain or a set in place keeps the positions, and so shares the maps
+// with the ruleset it started from.
 type tableIndex struct {
 	t        *Table
-	chains   map[string]*Chain
-	sets     map[string]*Set
-	counters map[string]*NamedCounter
+	chains   map[string]int
+	sets     map[string]int
+	counters map[string]int
 }
 
-func (ti *tableIndex) set(name string) *Set { return ti.sets[name] }
+func newTableIndex(t *Table) *tableIndex {
+	ti := &tableIndex{t: t, chains: make(map[string]int, len(t.Chains)), sets: make(map[string]int, len(t.Sets)),
+		counters: make(map[string]int, len(t.Counters))}
+	for i, c := range t.Chains {
+		ti.chains[c.Name] = i
+	}
+	for i, s := range t.Sets {
+		ti.sets[s.Name] = i
+	}
+	for i, c := range t.Counters {
+		ti.counters[c.Name] = i
+	}
+	return ti
+}
+
+// chain is the chain of that name, or nil.
+func (ti *tableIndex) chain(name string) *Chain {
+	if i, ok := ti.chains[name]; ok {
+		return ti.t.Chains[i]
+	}
+	return nil
+}
+
+// set is the set or map of that name, or nil.
+func (ti *tableIndex) set(name string) *Set {
+	if i, ok := ti.sets[name]; ok {
+		return ti.t.Sets[i]
+	}
+	return nil
+}
+
+// setAt is the position and set of that name, or -1, nil.
+func (ti *tableIndex) setAt(name string) (int, *Set) {
+	if i, ok := ti.sets[name]; ok {
+		return i, ti.t.Sets[i]
+	}
+	return -1, nil
+}
+
+// counter is the named counter of that name, or nil.
+func (ti *tableIndex) counter(name string) *NamedCounter {
+	if i, ok := ti.counters[name]; ok {
+		return ti.t.Counters[i]
+	}
+	return nil
+}
 
 type baseRef struct {
 	table *tableIndex
@@ -108,31 +155,15 @@ func (rs *Ruleset) reindex() {
 	rs.index = make(map[*Table]*tableIndex, len(rs.tables))
 	rs.base = rs.base[:0]
 	for _, t := range rs.tables {
-		ti := &tableIndex{t: t, chains: map[string]*Chain{}, sets: map[string]*Set{}, counters: map[string]*NamedCounter{}}
+		ti := newTableIndex(t)
 		for _, c := range t.Chains {
-			ti.chains[c.Name] = c
 			if c.Base != nil {
 				rs.base = append(rs.base, baseRef{ti, c})
 			}
 		}
-		for _, s := range t.Sets {
-			ti.sets[s.Name] = s
-		}
-		for _, c := range t.Counters {
-			ti.counters[c.Name] = c
-		}
 		rs.index[t] = ti
 	}
-	sort.SliceStable(rs.base, func(i, j int) bool {
-		a, b := rs.base[i], rs.base[j]
-		if a.table.t.Family != b.table.t.Family {
-			return a.table.t.Family < b.table.t.Family
-		}
-		if a.chain.Base.Hook != b.chain.Base.Hook {
-			return a.chain.Base.Hook < b.chain.Base.Hook
-		}
-		return a.chain.Base.Priority < b.chain.Base.Priority
-	})
+	sortBase(rs.base)
 }
 
 // String prints the ruleset as `nft list ruleset` does, with counters.

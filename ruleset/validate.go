@@ -6,41 +6,134 @@ import (
 	"github.com/nfgo/nfgo/packet"
 )
 
-// validate checks the whole ruleset after a transaction: base chains in
-// families and hooks their type allows, references to chains, sets and
-// counters that exist with the right types, no jump loops, nesting within
-// the kernel's jump stack, and statements only where the kernel allows
-// them (nft_chain_validate and the expressions' validate hooks).
-func (rs *Ruleset) validate() error {
-	for _, t := range rs.tables {
-		ti := rs.index[t]
-		for _, c := range t.Chains {
-			if c.Base != nil {
-				if err := validateBase(t, c); err != nil {
+// validate checks what a transaction changed, and what depends on it:
+// base chains in families and hooks their type allows, references to
+// chains, sets and counters that exist with the right types, no jump
+// loops, nesting within the kernel's jump stack, and statements only where
+// the kernel allows them (nft_chain_validate and the expressions' validate
+// hooks). A table the transaction created, or in which it deleted a chain,
+// set or counter that any rule may have referred to, is checked whole.
+func (tx *txn) validate() error {
+	for _, t := range tx.rs.tables {
+		tt := tx.tables[t]
+		switch {
+		case tt == nil:
+		case tt.full:
+			if err := validateTable(tt.ix); err != nil {
+				return err
+			}
+		default:
+			if err := tx.validateChanges(tt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateTable checks a whole table.
+func validateTable(ti *tableIndex) error {
+	t := ti.t
+	for _, c := range t.Chains {
+		if c.Base != nil {
+			if err := validateBase(t, c); err != nil {
+				return err
+			}
+		}
+		for _, r := range c.Rules {
+			for _, s := range r.Stmts {
+				if err := validateStmt(ti, r, s); err != nil {
 					return err
 				}
 			}
-			for _, r := range c.Rules {
-				for _, s := range r.Stmts {
-					if err := validateStmt(ti, r, s); err != nil {
-						return err
-					}
-				}
-			}
 		}
-		for _, s := range t.Sets {
-			if s.IsMap && s.Data.Type == TypeVerdict {
-				for _, e := range s.data().elems {
-					if v, ok := e.Data.(*Verdict); ok {
-						if err := validateVerdict(ti, s.Pos, v); err != nil {
-							return err
-						}
-					}
-				}
-			}
-		}
-		if err := checkGraph(ti); err != nil {
+	}
+	for _, s := range t.Sets {
+		if err := validateVerdictMap(ti, s); err != nil {
 			return err
+		}
+	}
+	return checkGraph(ti)
+}
+
+// validateChanges checks the rules a transaction added to a table whose
+// names it only added to, the verdict maps it changed, and the table's
+// jump graph when one of those can change it.
+func (tx *txn) validateChanges(tt *tableTx) error {
+	ti := tt.ix
+	graph := false
+	for _, c := range tt.live {
+		prev := tt.chains[c]
+		if prev == nil && c.Base != nil {
+			if err := validateBase(ti.t, c); err != nil {
+				return err
+			}
+			graph = true
+		}
+		var old []*Rule
+		if prev != nil {
+			old = prev.Rules
+		}
+		for _, r := range changedRules(old, c.Rules) {
+			for _, s := range r.Stmts {
+				if err := validateStmt(ti, r, s); err != nil {
+					return err
+				}
+				graph = graph || inGraph(s)
+			}
+		}
+	}
+	for _, s := range ti.t.Sets {
+		if tx.owned[s] && s.IsMap && s.Data.Type == TypeVerdict {
+			if err := validateVerdictMap(ti, s); err != nil {
+				return err
+			}
+			graph = true
+		}
+	}
+	if graph {
+		return checkGraph(ti)
+	}
+	return nil
+}
+
+// changedRules is the part of rules that differs from old: everything
+// between the longest common prefix and the longest common suffix.
+func changedRules(old, rules []*Rule) []*Rule {
+	n, m := len(old), len(rules)
+	a := 0
+	for a < n && a < m && old[a] == rules[a] {
+		a++
+	}
+	b := 0
+	for b < n-a && b < m-a && old[n-1-b] == rules[m-1-b] {
+		b++
+	}
+	return rules[a : m-b]
+}
+
+// inGraph reports whether a statement is an edge of the jump graph or one
+// that only some base chains allow: a rule holding one is checked with
+// the graph of its table.
+func inGraph(s Stmt) bool {
+	switch s := s.(type) {
+	case *Verdict:
+		return s.Kind == VerdictJump || s.Kind == VerdictGoto
+	case *VMap, *NAT, *Reject, *Notrack:
+		return true
+	}
+	return false
+}
+
+func validateVerdictMap(ti *tableIndex, s *Set) error {
+	if !s.IsMap || s.Data.Type != TypeVerdict {
+		return nil
+	}
+	for _, e := range s.data().elems {
+		if v, ok := e.Data.(*Verdict); ok {
+			if err := validateVerdict(ti, s.Pos, v); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -114,7 +207,7 @@ func validateVerdict(ti *tableIndex, pos Pos, v *Verdict) error {
 	if v.Pos.Line != 0 {
 		pos = v.Pos
 	}
-	c := ti.chains[v.Chain]
+	c := ti.chain(v.Chain)
 	if c == nil {
 		return wrapf(pos, ErrNotFound, "%s to chain %s, which does not exist in table %s %s", v.Kind, v.Chain, familyName(ti.t.Family), ti.t.Name)
 	}
@@ -127,7 +220,7 @@ func validateVerdict(ti *tableIndex, pos Pos, v *Verdict) error {
 // lookupSetRef checks a @name reference: it exists, is a set or a map as
 // wanted, with key fields matching.
 func lookupSetRef(ti *tableIndex, ref *SetRef, key []Field, wantMap bool) (*Set, error) {
-	s := ti.sets[ref.Name]
+	s := ti.set(ref.Name)
 	if s == nil {
 		return nil, wrapf(ref.Pos, ErrNotFound, "set %s does not exist in table %s %s", ref.Name, familyName(ti.t.Family), ti.t.Name)
 	}
@@ -179,7 +272,7 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 	case *Verdict:
 		return validateVerdict(ti, r.Pos, s)
 	case *Counter:
-		if s.Name != "" && ti.counters[s.Name] == nil {
+		if s.Name != "" && ti.counter(s.Name) == nil {
 			return wrapf(r.Pos, ErrNotFound, "counter %s does not exist in table %s %s", s.Name, familyName(t.Family), t.Name)
 		}
 	case *MetaSet:
@@ -223,7 +316,7 @@ func natAddrFields(ti *tableIndex, e Expr) []Field {
 				return exprFields(mm.Elems[0].Data)
 			}
 		case *SetRef:
-			if s := ti.sets[mm.Name]; s != nil {
+			if s := ti.set(mm.Name); s != nil {
 				return []Field{s.Data}
 			}
 		}
@@ -262,40 +355,82 @@ type edge struct {
 	pos Pos
 }
 
-func chainEdges(ti *tableIndex, c *Chain) []edge {
-	var out []edge
-	add := func(v *Verdict, pos Pos) {
-		if v.Kind == VerdictJump || v.Kind == VerdictGoto {
-			if v.Pos.Line != 0 {
-				pos = v.Pos
-			}
-			out = append(out, edge{v.Chain, pos})
+// chainEdges are the jumps and gotos of a chain's rules and of the verdict
+// maps they use, in order.
+func chainEdges(ti *tableIndex, c *Chain, out []edge) []edge {
+	forEdges(ti, c, func(v *Verdict, pos Pos) {
+		if v.Pos.Line != 0 {
+			pos = v.Pos
 		}
-	}
+		out = append(out, edge{v.Chain, pos})
+	})
+	return out
+}
+
+// forEdges calls f with each jump or goto of a chain, and the position of
+// its rule.
+func forEdges(ti *tableIndex, c *Chain, f func(v *Verdict, rule Pos)) {
 	for _, r := range c.Rules {
 		for _, s := range r.Stmts {
 			switch s := s.(type) {
 			case *Verdict:
-				add(s, r.Pos)
+				if s.Kind == VerdictJump || s.Kind == VerdictGoto {
+					f(s, r.Pos)
+				}
 			case *VMap:
 				var elems []*Elem
 				switch m := s.Map.(type) {
 				case *SetExpr:
 					elems = m.Elems
 				case *SetRef:
-					if set := ti.sets[m.Name]; set != nil {
+					if set := ti.set(m.Name); set != nil {
 						elems = set.data().elems
 					}
 				}
 				for _, e := range elems {
-					if v, ok := e.Data.(*Verdict); ok {
-						add(v, r.Pos)
+					if v, ok := e.Data.(*Verdict); ok && (v.Kind == VerdictJump || v.Kind == VerdictGoto) {
+						f(v, r.Pos)
 					}
 				}
 			}
 		}
 	}
-	return out
+}
+
+// jumpGraph is a table's jumps and gotos between existing chains, by
+// position in the table: chain i's edges are to[off[i]:off[i+1]].
+type jumpGraph struct {
+	off []int32
+	to  []int32
+}
+
+func newJumpGraph(ti *tableIndex) *jumpGraph {
+	chains := ti.t.Chains
+	g := &jumpGraph{off: make([]int32, 1, len(chains)+1), to: make([]int32, 0, len(chains))}
+	for _, c := range chains {
+		forEdges(ti, c, func(v *Verdict, _ Pos) {
+			if i, ok := ti.chains[v.Chain]; ok {
+				g.to = append(g.to, int32(i))
+			}
+		})
+		g.off = append(g.off, int32(len(g.to)))
+	}
+	return g
+}
+
+// edgePos is the position of edge k of chain c of the graph.
+func (g *jumpGraph) edgePos(ti *tableIndex, c int32, k int32) Pos {
+	var pos Pos
+	i := g.off[c]
+	for _, e := range chainEdges(ti, ti.t.Chains[c], nil) {
+		if _, ok := ti.chains[e.to]; ok {
+			if i == k {
+				pos = e.pos
+			}
+			i++
+		}
+	}
+	return pos
 }
 
 // checkGraph refuses jump loops, nesting deeper than the jump stack, and
@@ -306,72 +441,71 @@ func checkGraph(ti *tableIndex) error {
 		grey
 		black
 	)
-	color := map[string]int{}
-	depth := map[string]int{} // longest jump path below a chain
-	var path []string
-	var visit func(c *Chain) error
-	visit = func(c *Chain) error {
-		color[c.Name] = grey
-		path = append(path, c.Name)
-		d := 0
-		for _, e := range chainEdges(ti, c) {
-			next := ti.chains[e.to]
-			if next == nil {
-				continue
-			}
-			switch color[next.Name] {
+	chains := ti.t.Chains
+	g := newJumpGraph(ti)
+	color := make([]uint8, len(chains))
+	depth := make([]int32, len(chains)) // longest jump path below a chain
+	var path []int32
+	var visit func(c int32) error
+	visit = func(c int32) error {
+		color[c] = grey
+		path = append(path, c)
+		d := int32(0)
+		for k := g.off[c]; k < g.off[c+1]; k++ {
+			next := g.to[k]
+			switch color[next] {
 			case grey:
 				i := 0
-				for path[i] != next.Name {
+				for path[i] != next {
 					i++
 				}
-				loop := append(append([]string(nil), path[i:]...), next.Name)
-				return wrapf(e.pos, ErrLoop, "chain loop: %s", strings.Join(loop, " -> "))
+				var loop []string
+				for _, p := range path[i:] {
+					loop = append(loop, chains[p].Name)
+				}
+				loop = append(loop, chains[next].Name)
+				return wrapf(g.edgePos(ti, c, k), ErrLoop, "chain loop: %s", strings.Join(loop, " -> "))
 			case white:
 				if err := visit(next); err != nil {
 					return err
 				}
 			}
-			d = max(d, depth[next.Name]+1)
+			d = max(d, depth[next]+1)
 		}
-		depth[c.Name] = d
+		depth[c] = d
 		if d >= maxJumpDepth {
-			return errorf(c.Pos, "chain %s: jumps nested deeper than %d chains", c.Name, maxJumpDepth)
+			return errorf(chains[c].Pos, "chain %s: jumps nested deeper than %d chains", chains[c].Name, maxJumpDepth)
 		}
 		path = path[:len(path)-1]
-		color[c.Name] = black
+		color[c] = black
 		return nil
 	}
-	for _, c := range ti.t.Chains {
-		if color[c.Name] == white {
-			if err := visit(c); err != nil {
+	for i := range chains {
+		if color[i] == white {
+			if err := visit(int32(i)); err != nil {
 				return err
 			}
 		}
 	}
 	// Statements that only some base chains allow, checked in every chain
 	// a base chain reaches.
-	for _, c := range ti.t.Chains {
+	seen := make([]int32, len(chains)) // 1 + the base chain that last reached it
+	var queue []int32
+	for b, c := range chains {
 		if c.Base == nil {
 			continue
 		}
-		seen := map[string]bool{}
-		queue := []*Chain{c}
-		for len(queue) > 0 {
-			ch := queue[0]
-			queue = queue[1:]
-			if seen[ch.Name] {
+		queue = append(queue[:0], int32(b))
+		for qi := 0; qi < len(queue); qi++ {
+			ch := queue[qi]
+			if seen[ch] == int32(b)+1 {
 				continue
 			}
-			seen[ch.Name] = true
-			if err := checkPlacement(ti.t, c.Base, ch); err != nil {
+			seen[ch] = int32(b) + 1
+			if err := checkPlacement(ti.t, c.Base, chains[ch]); err != nil {
 				return err
 			}
-			for _, e := range chainEdges(ti, ch) {
-				if n := ti.chains[e.to]; n != nil {
-					queue = append(queue, n)
-				}
-			}
+			queue = append(queue, g.to[g.off[ch]:g.off[ch+1]]...)
 		}
 	}
 	return nil
