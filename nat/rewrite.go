@@ -129,21 +129,21 @@ func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool, pending func(
 			continue
 		}
 		st := n.t.Status(slot)
-		if st&done == 0 && !isICMPError(p) {
-			if pending != nil {
-				pending(i)
-			}
-			continue
-		}
 		want := wants[m&1][p.CTInfo&7]
-		if (st|relatedMark)&want == 0 {
-			continue
-		}
-		if want != relatedMark {
+		if st&want != 0 {
+			// An established packet of a connection with this manip (a
+			// bound one is never pending).
 			d := dirOf(p)
 			if int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
 				continue
 			}
+		} else if st&done == 0 && !isICMPError(p) {
+			if pending != nil {
+				pending(i)
+			}
+			continue
+		} else if want != relatedMark {
+			continue // no translation at this manip
 		}
 		if !n.do(p, m, st) {
 			drop[i] = true
