@@ -101,9 +101,23 @@ func TestClassBenchACL(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %d rules, %d tables, %v to build, %d bytes/rule", name, len(rules), c.Tables(), time.Since(start), c.Bytes()/len(rules))
-		for _, e := range loadTrace(t, name) {
+		trace := loadTrace(t, name)
+		for _, e := range trace {
 			if _, p := c.Lookup(&e.k, 0); p != e.want {
 				t.Fatalf("%s: %v: got rule %d, want %d", name, e.k, p, e.want)
+			}
+		}
+		keys := make([]Key, batchMax)
+		var ids, prios [batchMax]uint32
+		for base := 0; base+batchMax <= len(trace); base += batchMax {
+			for i := range keys {
+				keys[i] = trace[base+i].k
+			}
+			c.LookupBatch(keys, 0, ids[:], prios[:])
+			for i := range keys {
+				if prios[i] != trace[base+i].want {
+					t.Fatalf("%s: batch %v: got rule %d, want %d", name, keys[i], prios[i], trace[base+i].want)
+				}
 			}
 		}
 	}

@@ -136,3 +136,105 @@ func checkAgainst(t *testing.T, rng *rand.Rand, c *Classifier, rules []Rule, see
 		}
 	}
 }
+
+// TestLookupBatchMatchesLookup checks batches of every size, from random
+// priorities, against single lookups: the batch walk drops keys early and
+// checks first rows without branches, and must not change an answer.
+func TestLookupBatchMatchesLookup(t *testing.T) {
+	seed := uint64(rand.Int64())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for round := 0; round < 40; round++ {
+		n := 1 + rng.IntN(500)
+		rules := make([]Rule, n)
+		for i := range rules {
+			rules[i] = randRule(rng, uint32(i*4+1))
+		}
+		c, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: 1 + rng.IntN(8)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]Key, rng.IntN(3*batchMax))
+		for i := range keys {
+			keys[i] = randKey(rng)
+		}
+		from := uint32(0)
+		if round%2 == 1 {
+			from = uint32(rng.IntN(n * 4))
+		}
+		ids, prios := make([]uint32, len(keys)), make([]uint32, len(keys))
+		c.LookupBatch(keys, from, ids, prios)
+		for i := range keys {
+			id, p := c.Lookup(&keys[i], from)
+			if prios[i] != p || (p != NoMatch && ids[i] != id) {
+				t.Fatalf("seed %d round %d: key %d of %d from %d: batch %d/%d, single %d/%d", seed, round, i, len(keys), from, ids[i], prios[i], id, p)
+			}
+		}
+	}
+}
+
+// TestExactNarrowDimensionsAreHashed checks that rules that all fix a
+// port to one value (kube-proxy's services: one rule per VIP and port, many
+// ports per VIP) share one table hashed on the port too, so that a lookup
+// probes one slot of about one row.
+func TestExactNarrowDimensionsAreHashed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	var rules []Rule
+	seen := map[[2]uint32]bool{}
+	for len(rules) < 20000 {
+		vip, port := uint32(0x0a600000|rng.IntN(1<<10)), uint32(1+rng.IntN(1<<16-1))
+		if seen[[2]uint32{vip, port}] {
+			continue
+		}
+		seen[[2]uint32{vip, port}] = true
+		p := uint32(len(rules) + 1)
+		rules = append(rules, Rule{Prio: p, ID: p, Lo: []uint32{0, vip, 0, port, 6}, Hi: []uint32{^uint32(0), vip, 0xffff, port, 6}})
+	}
+	c, err := New(5, rules, Options{Widths: testWidths, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tables() != 1 {
+		t.Errorf("%d rules exact in address, port and protocol: %d tables, want 1", len(rules), c.Tables())
+	}
+	for _, i := range []int{0, 1, 777, len(rules) - 1} {
+		r := &rules[i]
+		k := Key{Present: 31}
+		k.V[1], k.V[3], k.V[4] = r.Lo[1], r.Lo[3], 6
+		if id, _ := c.Lookup(&k, 0); id != r.ID {
+			t.Errorf("key of rule %d: got rule %d", r.ID, id)
+		}
+		k.V[3]++
+		if wid, wp := naive(rules, &k, 0); wp != NoMatch {
+			if id, _ := c.Lookup(&k, 0); id != wid {
+				t.Errorf("key of rule %d, next port: got rule %d, want %d", r.ID, id, wid)
+			}
+		} else if _, p := c.Lookup(&k, 0); p != NoMatch {
+			t.Errorf("key of rule %d, next port: got priority %d, want no match", r.ID, p)
+		}
+	}
+}
+
+// TestLookupAllocatesNothing pins the lookups at zero allocations.
+func TestLookupAllocatesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	rules := make([]Rule, 300)
+	for i := range rules {
+		rules[i] = randRule(rng, uint32(i*4+1))
+	}
+	c, err := New(5, rules, Options{Widths: testWidths, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]Key, 100)
+	for i := range keys {
+		keys[i] = randKey(rng)
+	}
+	ids, prios := make([]uint32, len(keys)), make([]uint32, len(keys))
+	if a := testing.AllocsPerRun(100, func() { c.Lookup(&keys[7], 0) }); a != 0 {
+		t.Errorf("Lookup: %v allocations", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { c.LookupBatch(keys, 0, ids, prios) }); a != 0 {
+		t.Errorf("LookupBatch: %v allocations", a)
+	}
+}

@@ -18,14 +18,18 @@ func (c *Classifier) Lookup(k *Key, from uint32) (id, prio uint32) {
 		if t.worst < from {
 			continue
 		}
+		rows := t.rows
 		e := t.slots[hashKey(seed, t, k)&t.smask]
-		for e != 0 {
-			row := t.rows[int(e-1)*w : int(e)*w]
+		if e == 0 {
+			continue // costs less than reading the sentinel when most slots are empty
+		}
+		for {
+			row := rows[int(e)*w:][:w]
 			p := row[rowPrio]
 			if p >= best {
-				break
+				break // a later row, or the sentinel
 			}
-			if p >= from && k.Present&row[rowNeed] == row[rowNeed] && inBox(row[rowHdr:], k, dims) {
+			if p >= from && rowMiss(row, k, dims) == 0 {
 				best, bid = p, row[rowID]
 				break
 			}
@@ -37,8 +41,13 @@ func (c *Classifier) Lookup(k *Key, from uint32) (id, prio uint32) {
 
 // LookupBatch is Lookup for many keys at once, all from the same
 // priority: ids[i] and prios[i] answer keys[i]. It walks the tables once,
-// each for the whole batch, so that the memory accesses of different keys
-// overlap.
+// each for the whole batch, in steps that each go over all the keys still
+// searching: hash them and load their slots, so that the loads of
+// different keys overlap; check the first row of each slot, taking the
+// answer with a select and listing the slots to walk further without a
+// branch; walk the rest of those few slots. A key leaves the batch at the
+// first table that cannot hold a better rule than the one it has, where
+// Lookup stops.
 func (c *Classifier) LookupBatch(keys []Key, from uint32, ids, prios []uint32) {
 	n := len(keys)
 	ids, prios = ids[:n], prios[:n]
@@ -48,53 +57,135 @@ func (c *Classifier) LookupBatch(keys []Key, from uint32, ids, prios []uint32) {
 	if from > c.maxPrio {
 		return
 	}
+	for base := 0; base < n; base += batchMax {
+		m := min(batchMax, n-base)
+		c.lookupBatch(keys[base:base+m], from, ids[base:base+m], prios[base:base+m])
+	}
+}
+
+// batchMax is the number of keys LookupBatch searches together.
+const batchMax = 64
+
+// lookupBatch is LookupBatch for at most batchMax keys.
+func (c *Classifier) lookupBatch(ks []Key, from uint32, bi, bp []uint32) {
 	w, dims := c.w, c.dims
-	var heads [64]uint32
-	for base := 0; base < n; base += 64 {
-		m := min(64, n-base)
-		ks, bp, bi := keys[base:base+m], prios[base:base+m], ids[base:base+m]
-		for ti := range c.tables {
-			t := &c.tables[ti]
-			if t.worst < from {
-				continue
+	seed := c.opts.Seed
+	var live [batchMax]uint8 // the keys still searching
+	var cand [batchMax]uint8 // the keys whose slot is not empty
+	var more [batchMax]uint8 // the keys whose slot has rows left to check
+	var heads [batchMax]uint32
+	ks = ks[:min(len(ks), batchMax)]
+	bi, bp = bi[:len(ks)], bp[:len(ks)]
+	nl := len(ks)
+	for i := range nl {
+		live[i] = uint8(i)
+	}
+	for ti := range c.tables {
+		t := &c.tables[ti]
+		// Tables come in order of their best priority: a key this table
+		// cannot improve, no later table can either. (The first table
+		// can improve every key: none has a rule yet.)
+		if ti > 0 {
+			n := 0
+			for _, i := range live[:nl] {
+				live[n&(batchMax-1)] = i
+				n += b2i(t.best < bp[i&(batchMax-1)])
 			}
-			live := false
-			for i := range ks {
-				heads[i] = 0
-				if t.best < bp[i] {
-					heads[i] = t.slots[hashKey(c.opts.Seed, t, &ks[i])&t.smask]
-					live = true
+			if nl = n; nl == 0 {
+				return
+			}
+		}
+		if t.worst < from {
+			continue
+		}
+		// Hash, load the slots, and list the keys whose slot is not
+		// empty (without a branch: the slot is written, and counted only
+		// when not 0).
+		slots, smask, rows := t.slots, t.smask, t.rows
+		nc := 0
+		if t.nh <= 4 {
+			// hashKey, with what it reads of the table loaded once.
+			d0, d1, d2, d3 := t.hdim[0]&(MaxDims-1), t.hdim[1]&(MaxDims-1), t.hdim[2]&(MaxDims-1), t.hdim[3]&(MaxDims-1)
+			m0, m1, m2, m3 := t.hmask[0], t.hmask[1], t.hmask[2], t.hmask[3]
+			for _, i := range live[:nl] {
+				k := &ks[i&(batchMax-1)]
+				h := hashPairs(seed, k.V[d0]&m0, k.V[d1]&m1, k.V[d2]&m2, k.V[d3]&m3)
+				e := slots[hashFinish(h)&smask]
+				heads[nc&(batchMax-1)], cand[nc&(batchMax-1)] = e, i
+				nc += b2i(e != 0)
+			}
+		} else {
+			for _, i := range live[:nl] {
+				e := slots[hashKey(seed, t, &ks[i&(batchMax-1)])&smask]
+				heads[nc&(batchMax-1)], cand[nc&(batchMax-1)] = e, i
+				nc += b2i(e != 0)
+			}
+		}
+		nm := 0
+		for j, i := range cand[:nc] {
+			i &= batchMax - 1
+			row := rows[int(heads[j])*w:][:w]
+			p, best := row[rowPrio], bp[i]
+			miss := rowMiss(row, &ks[i], dims) | uint64(b2i(p >= best)) | uint64(b2i(p < from))
+			hit := -uint32(b2i(miss == 0)) // all ones on a match
+			bp[i] = best ^ (best^p)&hit
+			bi[i] ^= (bi[i] ^ row[rowID]) & hit
+			next := row[rowNext]
+			heads[nm&(batchMax-1)], more[nm&(batchMax-1)] = next, i // nm <= j: read already
+			nm += b2i(miss != 0) & b2i(next != 0) & b2i(p < best)
+		}
+		for j, i := range more[:nm] {
+			i &= batchMax - 1
+			k := &ks[i]
+			best := bp[i]
+			for e := heads[j]; ; {
+				row := rows[int(e)*w:][:w]
+				p := row[rowPrio]
+				if p >= best {
+					break
 				}
-			}
-			if !live {
-				continue
-			}
-			for i := range ks {
-				k := &ks[i]
-				for e := heads[i]; e != 0; {
-					row := t.rows[int(e-1)*w : int(e)*w]
-					p := row[rowPrio]
-					if p >= bp[i] {
-						break
-					}
-					if p >= from && k.Present&row[rowNeed] == row[rowNeed] && inBox(row[rowHdr:], k, dims) {
-						bp[i], bi[i] = p, row[rowID]
-						break
-					}
-					e = row[rowNext]
+				if p >= from && rowMiss(row, k, dims) == 0 {
+					bp[i], bi[i] = p, row[rowID]
+					break
 				}
+				e = row[rowNext]
 			}
 		}
 	}
 }
 
-// hashKey hashes the bits of k that table t fixes. The products are
-// independent of each other, so that they overlap in the CPU.
-func hashKey(seed uint64, t *table, k *Key) uint32 {
-	h := seed
-	for i := 0; i < t.nh; i++ {
-		h += uint64(k.V[t.hdim[i]&(MaxDims-1)]&t.hmask[i]+uint32(i)) * mults[i]
+// b2i is 1 for true and 0 for false; the compiler makes it a SETcc, not a
+// branch.
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
+	return 0
+}
+
+// hashKey hashes the bits of k that table t fixes. The first four masked
+// words are packed two to a 64-bit word and each pair multiplied once,
+// whether or not the table hashes that many dimensions (a mask of 0 makes
+// a word 0): two multiplications for the tables of IPv4 rules, and no
+// branch that the tables of a lookup take a different number of times. The
+// loop runs only for tables of more (IPv6 addresses, interface names).
+func hashKey(seed uint64, t *table, k *Key) uint32 {
+	h := hashPairs(seed,
+		k.V[t.hdim[0]&(MaxDims-1)]&t.hmask[0], k.V[t.hdim[1]&(MaxDims-1)]&t.hmask[1],
+		k.V[t.hdim[2]&(MaxDims-1)]&t.hmask[2], k.V[t.hdim[3]&(MaxDims-1)]&t.hmask[3])
+	for i := 4; i < t.nh; i++ {
+		h += uint64(k.V[t.hdim[i]&(MaxDims-1)]&t.hmask[i]+uint32(i)) * mults[i&(MaxDims-1)]
+	}
+	return hashFinish(h)
+}
+
+// hashPairs is the sum of hashKey's first four words' products.
+func hashPairs(seed uint64, a, b, c, d uint32) uint64 {
+	return seed + (uint64(a)|uint64(b)<<32)*mults[0] + (uint64(c)|uint64(d)<<32)*mults[1]
+}
+
+// hashFinish mixes the sum of hashKey's products into a slot hash.
+func hashFinish(h uint64) uint32 {
 	h ^= h >> 32
 	h *= 0x9e3779b97f4a7c15
 	return uint32(h >> 32)
@@ -107,13 +198,21 @@ var mults = [MaxDims]uint64{
 	0x87c37b91114253d5, 0x4cf5ad432745937f, 0x52dce729da3ed8d5, 0xb492b66fbe98f273,
 }
 
-// inBox checks k against the lo, hi-lo pairs of a row.
-func inBox(b []uint32, k *Key, dims int) bool {
-	b = b[:2*dims]
-	for d := 0; d < dims; d++ {
-		if k.V[d&(MaxDims-1)]-b[2*d] > b[2*d+1] {
-			return false
-		}
+// rowMiss is 0 when k has the dimensions row needs and lies in its box,
+// else 1. It stops at the first dimension out of range: measured against
+// OR-ing the misses of every dimension without a branch, the early exit
+// was 5-10% faster on ClassBench acl1 and kube-proxy rule sets.
+func rowMiss(row []uint32, k *Key, dims int) uint64 {
+	if row[rowNeed]&^k.Present != 0 {
+		return 1
 	}
-	return true
+	b := row[rowHdr:]
+	b = b[:2*dims]
+	for d := 0; len(b) >= 2; d++ {
+		if k.V[d&(MaxDims-1)]-b[0] > b[1] {
+			return 1
+		}
+		b = b[2:]
+	}
+	return 0
 }

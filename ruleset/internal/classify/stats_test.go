@@ -16,13 +16,13 @@ func (c *Classifier) lookupStats(k *Key, from uint32) (tables, rows int) {
 		tables++
 		e := t.slots[hashKey(c.opts.Seed, t, k)&t.smask]
 		for e != 0 {
-			row := t.rows[int(e-1)*c.w : int(e)*c.w]
+			row := t.rows[int(e)*c.w : int(e+1)*c.w]
 			p := row[rowPrio]
 			if p >= best {
 				break
 			}
 			rows++
-			if p >= from && k.Present&row[rowNeed] == row[rowNeed] && inBox(row[rowHdr:], k, c.dims) {
+			if p >= from && rowMiss(row, k, c.dims) == 0 {
 				best = p
 				break
 			}
@@ -39,7 +39,7 @@ func TestClassBenchStats(t *testing.T) {
 		t.Skip("statistics only")
 	}
 	for _, coll := range []int{4, 8, 16} {
-		for _, name := range []string{"acl1_1k", "acl1_100k"} {
+		for _, name := range []string{"acl1_1k", "acl1_10k", "acl1_100k"} {
 			rules := loadACL(t, name)
 			c, _ := New(5, rules, Options{Widths: testWidths, Seed: 1, Collide: coll})
 			tr := loadTrace(t, name)

@@ -48,17 +48,17 @@ func (c *Classifier) remove(r *Rule) bool {
 		}
 		s := c.hashVals(t, &v)
 		prev := uint32(0)
-		for e := t.slots[s]; e != 0; e = t.rows[int(e-1)*c.w+rowNext] {
-			if c.sameRow(t.rows[int(e-1)*c.w:int(e)*c.w], r) {
+		for e := t.slots[s]; e != 0; e = t.rows[int(e)*c.w+rowNext] {
+			if c.sameRow(t.rows[int(e)*c.w:int(e+1)*c.w], r) {
 				t = c.own(ti)
-				next := t.rows[int(e-1)*c.w+rowNext]
+				next := t.rows[int(e)*c.w+rowNext]
 				if prev == 0 {
 					t.slots[s] = next
 				} else {
-					t.rows[int(prev-1)*c.w+rowNext] = next
+					t.rows[int(prev)*c.w+rowNext] = next
 				}
-				t.rows[int(e-1)*c.w+rowPrio] = NoMatch
-				t.rows[int(e-1)*c.w+rowNext] = t.free
+				t.rows[int(e)*c.w+rowPrio] = NoMatch
+				t.rows[int(e)*c.w+rowNext] = t.free
 				t.free = e
 				t.n--
 				c.nrules--
