@@ -13,3 +13,13 @@ func (t *Table) ID(slot uint32) uint64 {
 	}
 	return uint64(t.gens[slot].Load())<<32 | uint64(slot)
 }
+
+// Gen is how many entries slot has held, the count ID carries, read
+// without touching the entry: a cache of slot numbers can tell with it that
+// a slot was reused since it noted it.
+func (t *Table) Gen(slot uint32) uint32 {
+	if int(slot) >= len(t.gens) {
+		return 0
+	}
+	return t.gens[slot].Load()
+}

@@ -24,9 +24,22 @@ type bySource struct {
 
 const bsWays = 4
 
-// A word is slot<<32 | tag, the tag 32 bits of the client's hash, so that
-// a lookup reads only the entries of (probably) its own client.
+// A word is slot<<32 | gen<<16 | tag: the tag is 16 bits of the client's
+// hash, so that a lookup reads only the entries of (probably) its own
+// client, and gen the low 16 bits of the slot's conntrack generation
+// (Table.Gen) when it was noted, so that a slot reused since is passed over
+// without reading its entry, a cache miss.
 type bsBucket [bsWays]atomic.Uint64
+
+func bsWord(slot, gen uint32, tag uint64) uint64 {
+	return uint64(slot)<<32 | uint64(uint16(gen))<<16 | tag&0xffff
+}
+
+// current reports whether word w still names the entry its slot held when
+// it was noted.
+func (n *NAT) current(w uint64) bool {
+	return uint16(w>>16) == uint16(n.t.Gen(uint32(w>>32)))
+}
 
 func (b *bySource) init(size int) {
 	n := 64
@@ -79,7 +92,7 @@ func (b *bySource) find(n *NAT, r0 *conntrack.Tuple, rg *natRange) (conntrack.Tu
 	bk, tag := b.bucket(n, r0)
 	for i := range bk {
 		w := bk[i].Load()
-		if w == 0 || w&0xffffffff != tag {
+		if w == 0 || w&0xffff != tag&0xffff || !n.current(w) {
 			continue
 		}
 		rr, ok := n.live(uint32(w>>32), r0)
@@ -106,13 +119,13 @@ func (b *bySource) add(n *NAT, r0 *conntrack.Tuple, slot uint32) {
 	for i := range bk {
 		w := bk[i].Load()
 		s := uint32(w >> 32)
-		if w == 0 || s == slot {
-			way = i
+		if w == 0 || s == slot || !n.current(w) {
+			way = i // free, this slot's, or a reused slot's
 			break
 		}
 		if n.t.Status(s)&(conntrack.StatusConfirmed|conntrack.StatusDying) != conntrack.StatusConfirmed {
 			way = i // a dead or not yet confirmed connection's
 		}
 	}
-	bk[way].Store(uint64(slot)<<32 | tag)
+	bk[way].Store(bsWord(slot, n.t.Gen(slot), tag))
 }
