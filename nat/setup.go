@@ -157,13 +157,14 @@ func (n *NAT) bind(w *conntrack.Worker, slot uint32, r *natRange, m Manip) bool 
 		n.count(sExhausted)
 		return false
 	}
+	set := doneBit(m)
 	if nr != r0 {
 		if w.SetReplyTuple(slot, nr) != nil {
 			n.count(sBadRequest) // not this worker's entry
 			return false
 		}
 		n.xl.record(n.t, slot)
-		n.t.SetStatus(slot, natBit(m, conntrack.DirOriginal))
+		set |= natBit(m, conntrack.DirOriginal)
 		if k := key(&nr, m); k != nil && *k != *key(&r0, m) {
 			n.count(sRemapped)
 		}
@@ -171,7 +172,9 @@ func (n *NAT) bind(w *conntrack.Worker, slot uint32, r *natRange, m Manip) bool 
 	if m == ManipSrc {
 		n.bysrc.add(n, &r0, slot)
 	}
-	n.t.SetStatus(slot, doneBit(m))
+	// One atomic update for both bits (each is a full barrier): the NAT
+	// bit after the copy it vouches for, as before.
+	n.t.SetStatus(slot, set)
 	return true
 }
 
