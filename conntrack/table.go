@@ -303,10 +303,16 @@ func (t *Table) kill(slot uint32) bool {
 // unlink is kill without the retire.
 func (t *Table) unlink(slot uint32) bool {
 	e := &t.slab[slot]
-	return t.unlinkHashed(slot, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1]))
+	if !t.unlinkHashed(slot, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])) {
+		return false
+	}
+	t.count.Add(-1)
+	return true
 }
 
-// unlinkHashed is unlink with the hashes of the entry's tuples.
+// unlinkHashed is unlink with the hashes of the entry's tuples, without
+// the count's update, which the caller makes (killBatch once for many: an
+// atomic add is a full barrier).
 func (t *Table) unlinkHashed(slot uint32, h0, h1 uint64) bool {
 	e := &t.slab[slot]
 	for {
@@ -323,7 +329,6 @@ func (t *Table) unlinkHashed(slot uint32, h0, h1 uint64) bool {
 	t.idx.remove(h1, slot, DirReply)
 	unlock2(a, b)
 	t.emit(EventDestroy, slot, e)
-	t.count.Add(-1)
 	return true
 }
 
@@ -345,13 +350,15 @@ func (t *Table) killBatch(slots []uint32) int {
 		if i < sweepBatchMax {
 			ok = t.unlinkHashed(s, hs[2*i], hs[2*i+1])
 		} else {
-			ok = t.unlink(s)
+			e := &t.slab[s]
+			ok = t.unlinkHashed(s, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1]))
 		}
 		if ok {
 			slots[n] = s
 			n++
 		}
 	}
+	t.count.Add(-int64(n))
 	t.retireMany(slots[:n])
 	return n
 }
