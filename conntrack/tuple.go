@@ -149,20 +149,34 @@ func (t *Tuple) equal(o *Tuple) bool {
 // nf_ct_invert_tuple / icmp_invert_tuple). ok is false for an ICMP type that
 // has no answer.
 func (t Tuple) invert() (r Tuple, ok bool) {
-	r = t
+	return r, t.invertTo(&r)
+}
+
+// invertTo is invert writing the inverse into r, which must not be t.
+func (t *Tuple) invertTo(r *Tuple) bool {
+	*r = *t
 	r.Src, r.Dst = t.Dst, t.Src
 	switch t.Proto {
 	case packet.ProtoICMP, packet.ProtoICMPv6:
 		inv, ok := icmpInverse(t.Proto, uint8(t.DstPort>>8))
 		if !ok {
-			return r, false
+			return false
 		}
 		r.SrcPort = t.SrcPort
 		r.DstPort = uint16(inv)<<8 | t.DstPort&0xff
 	default:
 		r.SrcPort, r.DstPort = t.DstPort, t.SrcPort
 	}
-	return r, true
+	return true
+}
+
+// invertible reports whether t has an inverse (invert's ok).
+func (t *Tuple) invertible() bool {
+	if t.Proto != packet.ProtoICMP && t.Proto != packet.ProtoICMPv6 {
+		return true
+	}
+	_, ok := icmpInverse(t.Proto, uint8(t.DstPort>>8))
+	return ok
 }
 
 // key is a tuple as the five words of Tuple.words: what the hash and the

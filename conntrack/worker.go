@@ -469,8 +469,7 @@ func (w *Worker) update(p *packet.Packet, slot uint32, e *entry, d Dir, confirme
 // cannot start a connection (INVALID); slot 0 without ok means no room.
 func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool) {
 	t := w.t
-	reply, inv := key.invert()
-	if !inv {
+	if !key.invertible() {
 		return 0, true
 	}
 	var st tcpState
@@ -491,7 +490,8 @@ func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool
 	}
 	e := &t.slab[slot]
 	t.gens[slot].Add(1)
-	e.tup[0], e.tup[1] = *key, reply
+	e.tup[0] = *key
+	key.invertTo(&e.tup[1])
 	// Private until published: plain writes, and one atomic store last.
 	e.mark, e.nat, e.expires = 0, 0, w.now
 	e.proto = protoState{tcp: st}
@@ -503,7 +503,7 @@ func (w *Worker) create(key *Tuple, h uint64, seg *tcpSeg) (slot uint32, ok bool
 	}
 	e.status.Store(uint32(statusAlloc))
 	// Confirm will probe the reply tuple's bucket: fetch it now.
-	h1 := t.h.hash(&reply)
+	h1 := t.h.hash(&e.tup[1])
 	prefetchBucket(&t.idx.buckets[h1&t.idx.mask])
 	w.pend = append(w.pend, pending{slot: slot, refs: 1, h: h, h1: h1})
 	w.pendSeen[h>>60] |= 1 << (h >> 54 & 63)
