@@ -154,6 +154,10 @@ func (t *Table) snapshot(slot uint32, e *entry, st Status) Entry {
 // Tuple is the tuple of one direction of the entry in slot.
 func (t *Table) Tuple(slot uint32, d Dir) Tuple { return *t.slab[slot].tuple(d & 1) }
 
+// CopyTuple is Tuple written into dst, without the copy through the stack
+// that returning 40 bytes costs.
+func (t *Table) CopyTuple(dst *Tuple, slot uint32, d Dir) { *dst = *t.slab[slot].tuple(d & 1) }
+
 // Status is the status word of the entry in slot.
 func (t *Table) Status(slot uint32) Status {
 	return Status(t.slab[slot].status.Load()) &^ statusPrivate

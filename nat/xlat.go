@@ -84,8 +84,8 @@ func (x *xlats) record(t *conntrack.Table, slot uint32) {
 	if e == nil {
 		return
 	}
-	e.tup[conntrack.DirOriginal] = t.Tuple(slot, conntrack.DirOriginal)
-	e.tup[conntrack.DirReply] = t.Tuple(slot, conntrack.DirReply)
+	t.CopyTuple(&e.tup[conntrack.DirOriginal], slot, conntrack.DirOriginal)
+	t.CopyTuple(&e.tup[conntrack.DirReply], slot, conntrack.DirReply)
 	e.record1()
 }
 
