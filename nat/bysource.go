@@ -75,7 +75,8 @@ func (n *NAT) live(slot uint32, r0 *conntrack.Tuple) (conntrack.Tuple, bool) {
 		conntrack.StatusConfirmed|conntrack.StatusSrcNATDone {
 		return conntrack.Tuple{}, false
 	}
-	o := n.t.Tuple(slot, conntrack.DirOriginal)
+	var o conntrack.Tuple
+	n.t.CopyTuple(&o, slot, conntrack.DirOriginal)
 	if o.Proto != r0.Proto || o.Family != r0.Family || o.Zone != r0.Zone || o.Src != r0.Dst {
 		return conntrack.Tuple{}, false
 	}

@@ -136,7 +136,8 @@ func (n *NAT) Null(w *conntrack.Worker, p *packet.Packet, m Manip) bool {
 	if n.t.Status(slot)&(conntrack.StatusConfirmed|doneBit(m)) != 0 {
 		return n.Do(p, m)
 	}
-	r0 := n.t.Tuple(slot, conntrack.DirReply)
+	var r0 conntrack.Tuple
+	n.t.CopyTuple(&r0, slot, conntrack.DirReply)
 	r := natRange{mapIPs: true}
 	r.min = *addrOf(&r0, m)
 	r.max = r.min
@@ -149,7 +150,8 @@ func (n *NAT) Null(w *conntrack.Worker, p *packet.Packet, m Manip) bool {
 
 // bind is nf_nat_setup_info without the rewrite.
 func (n *NAT) bind(w *conntrack.Worker, slot uint32, r *natRange, m Manip) bool {
-	r0 := n.t.Tuple(slot, conntrack.DirReply)
+	var r0 conntrack.Tuple
+	n.t.CopyTuple(&r0, slot, conntrack.DirReply)
 	s := search{n: n, w: w, slot: slot}
 	nr, ok := s.uniqueTuple(&r0, r, m)
 	n.st[sSearchProbes].Add(uint64(s.probes))
