@@ -17,6 +17,19 @@ type classifyCase struct {
 	build     func(tb testing.TB) (text string, pkts []*packet.Packet)
 }
 
+// rulePoint is a packet at a random point of rule r's box.
+func rulePoint(tb testing.TB, rng *rand.Rand, r *rulegen.Rule) *packet.Packet {
+	src := r.Src | rng.Uint32()&^maskLen(r.SrcLen)
+	dst := r.Dst | rng.Uint32()&^maskLen(r.DstLen)
+	sport := r.SportLo + uint16(rng.IntN(int(r.SportHi-r.SportLo)+1))
+	dport := r.DportLo + uint16(rng.IntN(int(r.DportHi-r.DportLo)+1))
+	proto := r.Proto
+	if proto == 0 {
+		proto = pick(rng, []uint8{6, 17})
+	}
+	return headerPacket(tb, src, dst, sport, dport, proto)
+}
+
 func classicCase(kind rulegen.Kind, n int) func(tb testing.TB) (string, []*packet.Packet) {
 	return func(tb testing.TB) (string, []*packet.Packet) {
 		rules := rulegen.Classic(kind, n, 1)
@@ -24,16 +37,7 @@ func classicCase(kind rulegen.Kind, n int) func(tb testing.TB) (string, []*packe
 		pkts := make([]*packet.Packet, 4096)
 		for i := range pkts {
 			// A random point of a random rule, as ClassBench's traces.
-			r := &rules[rng.IntN(len(rules))]
-			src := r.Src | rng.Uint32()&^maskLen(r.SrcLen)
-			dst := r.Dst | rng.Uint32()&^maskLen(r.DstLen)
-			sport := r.SportLo + uint16(rng.IntN(int(r.SportHi-r.SportLo)+1))
-			dport := r.DportLo + uint16(rng.IntN(int(r.DportHi-r.DportLo)+1))
-			proto := r.Proto
-			if proto == 0 {
-				proto = pick(rng, []uint8{6, 17})
-			}
-			pkts[i] = headerPacket(tb, src, dst, sport, dport, proto)
+			pkts[i] = rulePoint(tb, rng, &rules[rng.IntN(len(rules))])
 		}
 		return rulegen.Text(rules, "accept"), pkts
 	}

@@ -82,16 +82,7 @@ func clonePacket(p *packet.Packet) *packet.Packet {
 func aclPackets(tb testing.TB, rng *rand.Rand, rules []rulegen.Rule, n int) []*packet.Packet {
 	out := make([]*packet.Packet, 0, n)
 	for len(out) < n {
-		r := &rules[rng.IntN(len(rules))]
-		src := r.Src | rng.Uint32()&^maskLen(r.SrcLen)
-		dst := r.Dst | rng.Uint32()&^maskLen(r.DstLen)
-		sport := r.SportLo + uint16(rng.IntN(int(r.SportHi-r.SportLo)+1))
-		dport := r.DportLo + uint16(rng.IntN(int(r.DportHi-r.DportLo)+1))
-		proto := r.Proto
-		if proto == 0 {
-			proto = pick(rng, []uint8{6, 17})
-		}
-		out = append(out, headerPacket(tb, src, dst, sport, dport, proto))
+		out = append(out, rulePoint(tb, rng, &rules[rng.IntN(len(rules))]))
 		if rng.IntN(4) == 0 {
 			out = append(out, headerPacket(tb, 0xc0000201, rng.Uint32(), uint16(rng.IntN(65536)), pick(rng, []uint16{22, 25, 53, 2222}), pick(rng, []uint8{6, 17})))
 		}

@@ -71,6 +71,20 @@ func randKey(rng *rand.Rand) Key {
 	return k
 }
 
+// randClassifier builds a classifier of 1 to max random rules.
+func randClassifier(t *testing.T, rng *rand.Rand, max int, seed uint64) (*Classifier, []Rule) {
+	t.Helper()
+	rules := make([]Rule, 1+rng.IntN(max))
+	for i := range rules {
+		rules[i] = randRule(rng, uint32(i*4+1))
+	}
+	c, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: 1 + rng.IntN(8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, rules
+}
+
 // TestLookupMatchesNaive checks random classifiers, built whole and
 // changed rule by rule, against a scan of the rules.
 func TestLookupMatchesNaive(t *testing.T) {
@@ -78,15 +92,9 @@ func TestLookupMatchesNaive(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for round := 0; round < 40; round++ {
-		n := 1 + rng.IntN(300)
-		rules := make([]Rule, n)
-		for i := range rules {
-			rules[i] = randRule(rng, uint32(i*4+1))
-		}
-		c, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: 1 + rng.IntN(8)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, rules := randClassifier(t, rng, 300, seed)
+		n := len(rules)
+		var err error
 		checkAgainst(t, rng, c, rules, seed)
 		// Delete and add a few, copy on write; the old one must not change.
 		old := c
@@ -145,15 +153,8 @@ func TestLookupBatchMatchesLookup(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for round := 0; round < 40; round++ {
-		n := 1 + rng.IntN(500)
-		rules := make([]Rule, n)
-		for i := range rules {
-			rules[i] = randRule(rng, uint32(i*4+1))
-		}
-		c, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: 1 + rng.IntN(8)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, rules := randClassifier(t, rng, 500, seed)
+		n := len(rules)
 		keys := make([]Key, rng.IntN(3*batchMax))
 		for i := range keys {
 			keys[i] = randKey(rng)
