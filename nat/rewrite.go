@@ -117,8 +117,8 @@ func (n *NAT) oifMoved(p *packet.Packet, slot uint32, m Manip, d conntrack.Dir) 
 // pending(i) is called for it, in the batch's order, for the caller to bind
 // it (Setup or Null); nil leaves such packets alone.
 //
-// The packets of established connections whose rewrite rewriteFast can do
-// take a loop of their own, without a call per packet.
+// One status load per packet decides; the packets of established
+// connections with a translation at m go to rewriteFast.
 func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool, pending func(i int)) {
 	drop = drop[:len(pkts)]
 	xs := n.xl.slab()
