@@ -186,38 +186,16 @@ func (rs *Ruleset) evalLinear(c *evalCtx, chain int, p *packet.Packet, env Env) 
 				break
 			}
 		}
-		switch c.v {
-		case vNone, vContinue:
-			continue
-		case vAccept, vDrop, vQueue:
-			switch c.v {
-			case vAccept:
-				res.Verdict = NFAccept
-			case vDrop:
-				res.Verdict = NFDrop
-			case vQueue:
-				res.Verdict = NFQueue
-			}
-			res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
+		switch st, next := c.verdict(b, ch, r, res, depth); st {
+		case stepDone:
 			return *res
-		case vJump, vGoto:
-			next := b.table.chain(c.target)
-			if next == nil {
-				// Validation forbids this; treat it as the kernel treats
-				// a broken jump target: drop.
-				res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
-				return *res
-			}
-			if c.v == vJump {
-				if depth == maxJumpDepth {
-					res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
-					return *res
-				}
-				stack[depth] = frame{ch, i}
-				depth++
-			}
+		case stepJump:
+			stack[depth] = frame{ch, i}
+			depth++
 			ch, i = next, 0
-		case vReturn:
+		case stepGoto:
+			ch, i = next, 0
+		case stepReturn:
 			if depth == 0 {
 				i = len(ch.Rules)
 				continue
@@ -226,6 +204,11 @@ func (rs *Ruleset) evalLinear(c *evalCtx, chain int, p *packet.Packet, env Env) 
 			ch, i = stack[depth].ch, stack[depth].i
 		}
 	}
+	return b.policy()
+}
+
+// policy is the result of base chain b run out: its policy decides.
+func (b baseRef) policy() Result {
 	out := Result{Table: b.table.t.Name, Chain: b.chain.Name, Policy: true}
 	if b.chain.Base.Policy == PolicyDrop {
 		out.Verdict = NFDrop
@@ -233,4 +216,48 @@ func (rs *Ruleset) evalLinear(c *evalCtx, chain int, p *packet.Packet, env Env) 
 		out.Verdict = NFAccept
 	}
 	return out
+}
+
+// step is what a chain walk does after a rule.
+type step uint8
+
+const (
+	stepNext   step = iota // on with the next rule
+	stepDone               // res holds the verdict
+	stepJump               // into chain next, coming back
+	stepGoto               // into chain next, not coming back
+	stepReturn             // back to the chain that jumped here
+)
+
+// verdict turns what rule r of chain ch ended with (c.v) into the walk's
+// next step, for both walks (EvalReference and Eval), at jump depth depth
+// under base chain b. A broken jump target (validation forbids it) and a
+// jump past maxJumpDepth drop, as the kernel does.
+func (c *evalCtx) verdict(b baseRef, ch *Chain, r *Rule, res *Result, depth int) (step, *Chain) {
+	switch c.v {
+	case vAccept, vDrop, vQueue:
+		switch c.v {
+		case vAccept:
+			res.Verdict = NFAccept
+		case vDrop:
+			res.Verdict = NFDrop
+		case vQueue:
+			res.Verdict = NFQueue
+		}
+		res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
+		return stepDone, nil
+	case vJump, vGoto:
+		next := b.table.chain(c.target)
+		if next == nil || c.v == vJump && depth == maxJumpDepth {
+			res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
+			return stepDone, nil
+		}
+		if c.v == vJump {
+			return stepJump, next
+		}
+		return stepGoto, next
+	case vReturn:
+		return stepReturn, nil
+	}
+	return stepNext, nil // vNone, vContinue
 }

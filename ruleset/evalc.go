@@ -63,36 +63,16 @@ func (rs *Ruleset) evalCompiled(c *evalCtx, chain int, p *packet.Packet, env Env
 		if pr.mutates {
 			c.selOK, c.selHas, c.keyFor = 0, 0, nil
 		}
-		switch c.v {
-		case vNone, vContinue:
-			continue
-		case vAccept, vDrop, vQueue:
-			switch c.v {
-			case vAccept:
-				res.Verdict = NFAccept
-			case vDrop:
-				res.Verdict = NFDrop
-			case vQueue:
-				res.Verdict = NFQueue
-			}
-			res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
+		switch st, next := c.verdict(b, ch, r, res, depth); st {
+		case stepDone:
 			return *res
-		case vJump, vGoto:
-			next := b.table.chain(c.target)
-			if next == nil {
-				res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
-				return *res
-			}
-			if c.v == vJump {
-				if depth == maxJumpDepth {
-					res.Verdict, res.Table, res.Chain, res.Handle = NFDrop, b.table.t.Name, ch.Name, r.Handle
-					return *res
-				}
-				stack[depth] = frame{ch, from}
-				depth++
-			}
+		case stepJump:
+			stack[depth] = frame{ch, from}
+			depth++
 			ch, from = next, 0
-		case vReturn:
+		case stepGoto:
+			ch, from = next, 0
+		case stepReturn:
 			if depth == 0 {
 				from = classify.NoMatch
 				continue
@@ -101,13 +81,7 @@ func (rs *Ruleset) evalCompiled(c *evalCtx, chain int, p *packet.Packet, env Env
 			ch, from = stack[depth].ch, stack[depth].from
 		}
 	}
-	out := Result{Table: b.table.t.Name, Chain: b.chain.Name, Policy: true}
-	if b.chain.Base.Policy == PolicyDrop {
-		out.Verdict = NFDrop
-	} else {
-		out.Verdict = NFAccept
-	}
-	return out
+	return b.policy()
 }
 
 // loadKey builds the classifier key of a chain from the packet.
