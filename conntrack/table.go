@@ -222,6 +222,19 @@ func unlock2(a, b *stripe) {
 // met expired is killed and skipped, as nf_ct_gc_expired; a dying one is
 // skipped.
 func (t *Table) find(key *Tuple, h uint64, now int64) (slot uint32, d Dir, ok bool) {
+	return t.lookup(key, h, now, true)
+}
+
+// clashes reports a live entry with tuple key, expired or not; the caller
+// holds its stripe (so nothing is killed here).
+func (t *Table) clashes(key *Tuple, h uint64) (uint32, bool) {
+	s, _, ok := t.lookup(key, h, 0, false)
+	return s, ok
+}
+
+// lookup is find, killing what it meets expired when expire is set, else
+// taking expiry as it comes.
+func (t *Table) lookup(key *Tuple, h uint64, now int64, expire bool) (slot uint32, d Dir, ok bool) {
 	tag := h >> 32
 	b := h & t.idx.mask
 	for range len(t.idx.buckets) {
@@ -234,7 +247,7 @@ func (t *Table) find(key *Tuple, h uint64, now int64) (slot uint32, d Dir, ok bo
 		}
 		for m := bk.match(tag); m != 0; m &= m - 1 {
 			w := bk.w[bits.TrailingZeros32(m)].Load()
-			if s, dir, ok := t.check(uint32(w), key, now); ok {
+			if s, dir, ok := t.check(uint32(w), key, now, expire); ok {
 				return s, dir, true
 			}
 		}
@@ -247,46 +260,19 @@ func (t *Table) find(key *Tuple, h uint64, now int64) (slot uint32, d Dir, ok bo
 	return 0, 0, false
 }
 
-// check tells whether candidate c (slot<<1 | dir) is the live entry of key.
-func (t *Table) check(c uint32, key *Tuple, now int64) (uint32, Dir, bool) {
+// check tells whether candidate c (slot<<1 | dir) is the live entry of key;
+// with expire, an expired one is killed and is not.
+func (t *Table) check(c uint32, key *Tuple, now int64, expire bool) (uint32, Dir, bool) {
 	s, dir := c>>1, Dir(c&1)
 	e := &t.slab[s]
 	if !e.tuple(dir).equal(key) || Status(e.status.Load())&StatusDying != 0 {
 		return 0, 0, false
 	}
-	if now-e.loadExpires() >= 0 {
+	if expire && now-e.loadExpires() >= 0 {
 		t.kill(s)
 		return 0, 0, false
 	}
 	return s, dir, true
-}
-
-// clashes reports a live entry with tuple key; the caller holds its stripe.
-func (t *Table) clashes(key *Tuple, h uint64) (uint32, bool) {
-	tag := h >> 32
-	b := h & t.idx.mask
-	for range len(t.idx.buckets) {
-		bk := &t.idx.buckets[b]
-		// Usually no word has the tag: one branch-free pass over the
-		// bucket tells. A free word matches only tag 0.
-		if (bk.pick(h)^h)>>32 != 0 {
-			goto next
-		}
-		for m := bk.match(tag); m != 0; m &= m - 1 {
-			w := bk.w[bits.TrailingZeros32(m)].Load()
-			s, dir := uint32(w)>>1, Dir(w&1)
-			e := &t.slab[s]
-			if w != 0 && e.tuple(dir).equal(key) && Status(e.status.Load())&StatusDying == 0 {
-				return s, true
-			}
-		}
-	next:
-		if bk.ovf.Load() == 0 {
-			break
-		}
-		b = (b + 1) & t.idx.mask
-	}
-	return 0, false
 }
 
 // kill deletes a confirmed entry: marks it dying (one caller wins), takes

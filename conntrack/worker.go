@@ -347,7 +347,7 @@ func (w *Worker) trackOne(p *packet.Packet, key *Tuple, h uint64, cand uint32) b
 		var d Dir
 		found := false
 		if cand != 0 {
-			slot, d, found = t.check(cand, key, w.now)
+			slot, d, found = t.check(cand, key, w.now, true)
 			cand = 0
 		}
 		if !found {
