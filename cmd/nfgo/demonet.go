@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/nfgo/nfgo/internal/ethtool"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -79,8 +80,8 @@ func newDemoNet() (*demoNet, error) {
 		sysctlIn(n.router, "net.ipv4.ip_forward", "0"),
 		sysctlIn(n.router, "net.ipv6.conf.r0.disable_ipv6", "1"),
 		sysctlIn(n.router, "net.ipv6.conf.r1.disable_ipv6", "1"),
-		inNS(n.client, func() error { return txChecksumOff("c0") }),
-		inNS(n.server, func() error { return txChecksumOff("s0") }),
+		inNS(n.client, func() error { return ethtool.TxChecksumOff("c0") }),
+		inNS(n.server, func() error { return ethtool.TxChecksumOff("s0") }),
 	)
 	if err != nil {
 		n.teardown()

@@ -1,4 +1,6 @@
-package main
+// Package ethtool turns interface offloads off through the SIOCETHTOOL
+// ioctl, for the daemon's setup of AF_XDP ports and for test topologies.
+package ethtool
 
 import (
 	"fmt"
@@ -7,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ethtoolValue is struct ethtool_value.
-type ethtoolValue struct {
+// value is struct ethtool_value.
+type value struct {
 	cmd, data uint32
 }
 
@@ -19,15 +21,19 @@ type ifreqData struct {
 	_    [24 - unsafe.Sizeof(uintptr(0))]byte
 }
 
-// txChecksumOff turns transmit checksum offload off on the interface (as
-// `ethtool -K dev tx off`) in the calling thread's namespace.
-func txChecksumOff(name string) error {
+// TxChecksumOff turns transmit checksum offload off on the interface (as
+// `ethtool -K dev tx off`) in the calling thread's network namespace, so
+// that the kernel fills in TCP and UDP checksums before a frame leaves by
+// it. Frames a veth peer sends with the offload on reach XDP and AF_XDP
+// with only the pseudo-header sum in the checksum field (CHECKSUM_PARTIAL),
+// which a userspace stack cannot tell from a bad checksum.
+func TxChecksumOff(name string) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	v := ethtoolValue{cmd: unix.ETHTOOL_STXCSUM}
+	v := value{cmd: unix.ETHTOOL_STXCSUM}
 	var ifr ifreqData
 	copy(ifr.name[:unix.IFNAMSIZ-1], name)
 	// Sound: ifr.data is a real pointer field, so v stays alive and in
