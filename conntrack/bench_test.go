@@ -28,7 +28,7 @@ type benchFlows struct {
 func newBenchFlows(tb testing.TB, n int) *benchFlows {
 	f := &benchFlows{}
 	for range n {
-		p := pkt(tb, pktbuild.UDP4(client, server, []byte("x")))
+		p := pktbuild.Parsed(tb, pktbuild.UDP4(client, server, []byte("x")))
 		f.ps = append(f.ps, p)
 		f.l3 = append(f.l3, p.Frame[p.L3Off:p.L3Off+20])
 		f.l4 = append(f.l4, p.Frame[p.L4Off:p.L4Off+8])

@@ -15,7 +15,7 @@ func defragAll(t *testing.T, w *Worker, frags [][]byte) (*packet.Packet, []Defra
 	var vs []DefragVerdict
 	var done *packet.Packet
 	for _, f := range frags {
-		p := pkt(t, f)
+		p := pktbuild.Parsed(t, f)
 		v := w.Defrag(p)
 		vs = append(vs, v)
 		if v == DefragDone {
@@ -76,11 +76,11 @@ func TestDefragDropsOverlapsOversizedAndTimesOut(t *testing.T) {
 	}
 	// Oversized: offset near 64K.
 	big := pktbuild.IPv4(client.Addr(), server.Addr(), packet.ProtoUDP, make([]byte, 1000), &pktbuild.Options{ID: 9, FragOff: 65000})
-	if v := w.Defrag(pkt(t, big)); v != DefragDrop || tab.Stats().Defrag.Oversized != 1 {
+	if v := w.Defrag(pktbuild.Parsed(t, big)); v != DefragDrop || tab.Stats().Defrag.Oversized != 1 {
 		t.Fatalf("oversized: %v", v)
 	}
 	// Timeout: an incomplete datagram expires.
-	w.Defrag(pkt(t, frags[0]))
+	w.Defrag(pktbuild.Parsed(t, frags[0]))
 	clk.advance(31 * time.Second)
 	tab.Sweep()
 	if st := tab.Stats().Defrag; st.Timeouts != 1 {
@@ -93,7 +93,7 @@ func TestDefragMemoryLimit(t *testing.T) {
 	w := tab.NewWorker()
 	for i := range 10 {
 		o := &pktbuild.Options{ID: uint16(i), MF: true, FragOff: 1000}
-		w.Defrag(pkt(t, pktbuild.IPv4(client.Addr(), server.Addr(), packet.ProtoUDP, make([]byte, 1000), o)))
+		w.Defrag(pktbuild.Parsed(t, pktbuild.IPv4(client.Addr(), server.Addr(), packet.ProtoUDP, make([]byte, 1000), o)))
 	}
 	if st := tab.Stats().Defrag; st.MemoryFull != 6 {
 		t.Fatalf("stats %+v", st)

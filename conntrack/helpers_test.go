@@ -38,17 +38,6 @@ func newTestTable(tb testing.TB, o Options) (*Table, *fakeClock) {
 	return t, c
 }
 
-// pkt parses a raw IP packet into a Packet with its own buffer.
-func pkt(tb testing.TB, b []byte) *packet.Packet {
-	tb.Helper()
-	p := &packet.Packet{Buf: append([]byte(nil), b...)}
-	p.Frame = p.Buf
-	if r := p.Parse(packet.LinkRaw); r != packet.ReasonNone {
-		tb.Fatalf("parse: %v", r)
-	}
-	return p
-}
-
 // through tracks p and, unless it was dropped, confirms it, as the engine
 // does for a packet that passes; it returns whether the packet survived.
 func through(w *Worker, p *packet.Packet) bool {
@@ -90,7 +79,7 @@ func (c *conv) send(orig bool, flags uint8, seq, ack uint32, payload int, o *pkt
 	if !orig {
 		src, dst = dst, src
 	}
-	p := pkt(c.tb, pktbuild.TCP(src, dst, flags, seq, ack, make([]byte, payload), o))
+	p := pktbuild.Parsed(c.tb, pktbuild.TCP(src, dst, flags, seq, ack, make([]byte, payload), o))
 	if !through(c.w, p) {
 		c.tb.Fatalf("packet dropped")
 	}

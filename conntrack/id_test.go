@@ -11,7 +11,7 @@ import (
 func TestIDChangesWhenASlotHoldsANewConnection(t *testing.T) {
 	tb, clock := newTestTable(t, Options{})
 	w := tb.NewWorker()
-	p := pkt(t, pktbuild.UDP4(client, server, nil))
+	p := pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil))
 	if !through(w, p) {
 		t.Fatal("first packet dropped")
 	}
@@ -30,7 +30,7 @@ func TestIDChangesWhenASlotHoldsANewConnection(t *testing.T) {
 		t.Fatal("an expired entry keeps its ID")
 	}
 	for i := 0; i < 10000; i++ {
-		q := pkt(t, pktbuild.UDP4(netip.AddrPortFrom(client.Addr(), uint16(i)), server, nil))
+		q := pktbuild.Parsed(t, pktbuild.UDP4(netip.AddrPortFrom(client.Addr(), uint16(i)), server, nil))
 		through(w, q)
 		if q.CT == slot {
 			if got := tb.ID(slot); got == 0 || got == id {

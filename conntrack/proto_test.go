@@ -12,7 +12,7 @@ import (
 func TestUDPUnrepliedThenStream(t *testing.T) {
 	tab, clk := newTestTable(t, Options{})
 	w := tab.NewWorker()
-	out := pkt(t, pktbuild.UDP4(client, server, []byte("q")))
+	out := pktbuild.Parsed(t, pktbuild.UDP4(client, server, []byte("q")))
 	through(w, out)
 	if CTInfo(out.CTInfo) != InfoNew {
 		t.Fatalf("first packet: %v", CTInfo(out.CTInfo))
@@ -21,12 +21,12 @@ func TestUDPUnrepliedThenStream(t *testing.T) {
 	if e, _ := tab.Get(k); e.Timeout != 30*time.Second || e.Status&StatusSeenReply != 0 {
 		t.Fatalf("unreplied entry: %+v", e)
 	}
-	back := pkt(t, pktbuild.UDP4(server, client, []byte("a")))
+	back := pktbuild.Parsed(t, pktbuild.UDP4(server, client, []byte("a")))
 	through(w, back)
 	if CTInfo(back.CTInfo) != InfoEstablishedReply {
 		t.Fatalf("reply: %v", CTInfo(back.CTInfo))
 	}
-	again := pkt(t, pktbuild.UDP4(client, server, []byte("q")))
+	again := pktbuild.Parsed(t, pktbuild.UDP4(client, server, []byte("q")))
 	through(w, again)
 	if CTInfo(again.CTInfo) != InfoEstablished {
 		t.Fatalf("after reply: %v", CTInfo(again.CTInfo))
@@ -35,7 +35,7 @@ func TestUDPUnrepliedThenStream(t *testing.T) {
 		t.Fatalf("assured within two seconds of creation")
 	}
 	clk.advance(3 * time.Second)
-	through(w, pkt(t, pktbuild.UDP4(client, server, []byte("q"))))
+	through(w, pktbuild.Parsed(t, pktbuild.UDP4(client, server, []byte("q"))))
 	e, _ := tab.Get(k)
 	if e.Status&StatusAssured == 0 || e.Timeout != 120*time.Second {
 		t.Fatalf("stream: status %#x timeout %v", e.Status, e.Timeout)
@@ -56,11 +56,11 @@ func TestICMPEchoUsesTheIdentifier(t *testing.T) {
 			a, b = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
 			build = pktbuild.ICMP6Echo
 		}
-		req := pkt(t, build(a, b, 7, 1, false))
+		req := pktbuild.Parsed(t, build(a, b, 7, 1, false))
 		through(w, req)
-		other := pkt(t, build(b, a, 8, 1, true)) // reply with another id
+		other := pktbuild.Parsed(t, build(b, a, 8, 1, true)) // reply with another id
 		through(w, other)
-		rep := pkt(t, build(b, a, 7, 1, true))
+		rep := pktbuild.Parsed(t, build(b, a, 7, 1, true))
 		through(w, rep)
 		if CTInfo(req.CTInfo) != InfoNew || CTInfo(rep.CTInfo) != InfoEstablishedReply || other.CTInfo != 0 {
 			t.Fatalf("v6=%v: request %v, reply %v, unmatched reply %v", v6,
@@ -76,18 +76,18 @@ func TestICMPErrorIsRelatedToTheQuotedConnection(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
 	syn := pktbuild.TCP4(client, server, fS, 1000, 0, nil)
-	through(w, pkt(t, syn))
+	through(w, pktbuild.Parsed(t, syn))
 	router := netip.MustParseAddr("198.18.9.9")
 	// The router quotes the SYN back to the client: related, original
 	// direction's reverse... the error travels towards the client.
-	e1 := pkt(t, pktbuild.ICMPError(router, client.Addr(), 11, 0, 0, syn, nil))
+	e1 := pktbuild.Parsed(t, pktbuild.ICMPError(router, client.Addr(), 11, 0, 0, syn, nil))
 	through(w, e1)
 	if CTInfo(e1.CTInfo) != InfoRelatedReply || e1.CT == 0 {
 		t.Fatalf("time exceeded for the SYN: %v", CTInfo(e1.CTInfo))
 	}
 	// An error quoting a packet of no connection is invalid.
 	stray := pktbuild.TCP4(client, netip.MustParseAddrPort("198.19.0.2:81"), fS, 1, 0, nil)
-	e2 := pkt(t, pktbuild.ICMPError(router, client.Addr(), 3, 1, 0, stray, nil))
+	e2 := pktbuild.Parsed(t, pktbuild.ICMPError(router, client.Addr(), 3, 1, 0, stray, nil))
 	through(w, e2)
 	if e2.CTInfo != 0 || e2.CT != 0 {
 		t.Fatalf("unrelated error: %v", CTInfo(e2.CTInfo))
@@ -95,8 +95,8 @@ func TestICMPErrorIsRelatedToTheQuotedConnection(t *testing.T) {
 	// IPv6: packet too big quoting a UDP datagram.
 	c6, s6 := netip.MustParseAddrPort("[2001:db8::1]:5000"), netip.MustParseAddrPort("[2001:db8::2]:53")
 	u := pktbuild.UDP6(c6, s6, []byte("x"))
-	through(w, pkt(t, u))
-	e3 := pkt(t, pktbuild.ICMPError(s6.Addr(), c6.Addr(), 2, 0, 1280, u, nil))
+	through(w, pktbuild.Parsed(t, u))
+	e3 := pktbuild.Parsed(t, pktbuild.ICMPError(s6.Addr(), c6.Addr(), 2, 0, 1280, u, nil))
 	through(w, e3)
 	if CTInfo(e3.CTInfo) != InfoRelatedReply {
 		t.Fatalf("packet too big: %v", CTInfo(e3.CTInfo))
@@ -106,11 +106,11 @@ func TestICMPErrorIsRelatedToTheQuotedConnection(t *testing.T) {
 func TestNoTrackAndNeighbourDiscoveryAreUntracked(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
-	p := pkt(t, pktbuild.UDP4(client, server, nil))
+	p := pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil))
 	p.Flags |= packet.FlagNoTrack
 	through(w, p)
 	a, b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff02::1")
-	ns := pkt(t, pktbuild.ICMP(a, b, 135, 0, 0, make([]byte, 16), nil))
+	ns := pktbuild.Parsed(t, pktbuild.ICMP(a, b, 135, 0, 0, make([]byte, 16), nil))
 	through(w, ns)
 	if CTInfo(p.CTInfo) != InfoUntracked || CTInfo(ns.CTInfo) != InfoUntracked || tab.Count() != 0 {
 		t.Fatalf("notrack %v, ns %v, count %d", CTInfo(p.CTInfo), CTInfo(ns.CTInfo), tab.Count())
@@ -121,9 +121,9 @@ func TestGenericProtocolAndZones(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
 	gre := pktbuild.IPv4(client.Addr(), server.Addr(), 47, make([]byte, 8), nil)
-	p := pkt(t, gre)
+	p := pktbuild.Parsed(t, gre)
 	through(w, p)
-	q := pkt(t, gre)
+	q := pktbuild.Parsed(t, gre)
 	q.Zone = 3
 	through(w, q)
 	if tab.Count() != 2 || CTInfo(q.CTInfo) != InfoNew {
@@ -138,7 +138,7 @@ func TestGenericProtocolAndZones(t *testing.T) {
 func TestADroppedFirstPacketLeavesNoEntry(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
-	p := pkt(t, pktbuild.UDP4(client, server, nil))
+	p := pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil))
 	var drop [1]bool
 	w.Track([]*packet.Packet{p}, drop[:])
 	if p.CT == 0 || tab.Count() != 1 {
@@ -158,9 +158,9 @@ func TestPacketsOfANewFlowInOneBatchShareTheEntry(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
 	ps := []*packet.Packet{
-		pkt(t, pktbuild.UDP4(client, server, nil)),
-		pkt(t, pktbuild.UDP4(client, server, nil)),
-		pkt(t, pktbuild.UDP4(client, server, nil)),
+		pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil)),
+		pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil)),
+		pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil)),
 	}
 	drop := make([]bool, 3)
 	w.Track(ps, drop)
@@ -187,7 +187,7 @@ func TestConfirmClash(t *testing.T) {
 		if proto == "tcp" {
 			b = pktbuild.TCP4(client, server, fS, 1, 0, nil)
 		}
-		p1, p2 := pkt(t, b), pkt(t, b)
+		p1, p2 := pktbuild.Parsed(t, b), pktbuild.Parsed(t, b)
 		var d [1]bool
 		w1.Track([]*packet.Packet{p1}, d[:])
 		w2.Track([]*packet.Packet{p2}, d[:])
@@ -213,7 +213,7 @@ func TestConfirmClash(t *testing.T) {
 func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	tab, _ := newTestTable(t, Options{})
 	w := tab.NewWorker()
-	p := pkt(t, pktbuild.UDP4(client, server, nil))
+	p := pktbuild.Parsed(t, pktbuild.UDP4(client, server, nil))
 	var d [1]bool
 	w.Track([]*packet.Packet{p}, d[:])
 	r := tab.Tuple(p.CT, DirReply)
@@ -234,7 +234,7 @@ func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	if !w.TupleTaken(&r, 0) {
 		t.Fatal("NAT tuple not taken")
 	}
-	back := pkt(t, pktbuild.UDP4(server, netip.AddrPortFrom(netip.MustParseAddr("198.18.100.1"), 1024), nil))
+	back := pktbuild.Parsed(t, pktbuild.UDP4(server, netip.AddrPortFrom(netip.MustParseAddr("198.18.100.1"), 1024), nil))
 	through(w, back)
 	if back.CT != p.CT || CTInfo(back.CTInfo) != InfoEstablishedReply {
 		t.Fatalf("reply to the NAT address not matched: %v", CTInfo(back.CTInfo))
@@ -249,7 +249,7 @@ func TestMarkListFlushAndEvents(t *testing.T) {
 	w := tab.NewWorker()
 	var slots []uint32
 	for i := range 6 {
-		p := pkt(t, pktbuild.UDP4(netip.AddrPortFrom(client.Addr(), uint16(1000+i)), server, nil))
+		p := pktbuild.Parsed(t, pktbuild.UDP4(netip.AddrPortFrom(client.Addr(), uint16(1000+i)), server, nil))
 		through(w, p)
 		slots = append(slots, p.CT)
 	}

@@ -51,7 +51,7 @@ func flowPkt(tb testing.TB, i int, reply bool) *packet.Packet {
 	if reply {
 		src, dst = dst, src
 	}
-	return pkt(tb, pktbuild.UDP(src, dst, []byte("x"), nil))
+	return pktbuild.Parsed(tb, pktbuild.UDP(src, dst, []byte("x"), nil))
 }
 
 func TestSYNFloodEarlyDropsButEstablishedConnectionsKeepWorking(t *testing.T) {
@@ -70,7 +70,7 @@ func TestSYNFloodEarlyDropsButEstablishedConnectionsKeepWorking(t *testing.T) {
 	accepted := 0
 	for i := range 20000 {
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 200 + byte(i%50), byte(rng.IntN(256))}), uint16(rng.IntN(60000)+1024))
-		if through(w, pkt(t, pktbuild.TCP4(src, server, fS, rng.Uint32(), 0, nil))) {
+		if through(w, pktbuild.Parsed(t, pktbuild.TCP4(src, server, fS, rng.Uint32(), 0, nil))) {
 			accepted++
 		}
 		if tab.Count() > tab.Max() {
@@ -99,7 +99,7 @@ func TestFullTableOfAssuredEntriesDropsNewConnections(t *testing.T) {
 		c.cli = netip.AddrPortFrom(client.Addr(), uint16(3000+i))
 		c.handshake()
 	}
-	if through(w, pkt(t, pktbuild.TCP4(client, server, fS, 1, 0, nil))) {
+	if through(w, pktbuild.Parsed(t, pktbuild.TCP4(client, server, fS, 1, 0, nil))) {
 		t.Fatal("new connection accepted in a table full of assured entries")
 	}
 	if st := tab.Stats(); st.Drop != 1 || tab.Count() != 64 {
@@ -269,7 +269,7 @@ func twoWorkers(t *testing.T) (tb *Table, w1, w2 *Worker, p *packet.Packet) {
 	w1, w2 = tb.NewWorker(), tb.NewWorker()
 	t.Cleanup(w2.Close)
 	t.Cleanup(w1.Close)
-	p = pkt(t, pktbuild.UDP4(client, server, []byte("x")))
+	p = pktbuild.Parsed(t, pktbuild.UDP4(client, server, []byte("x")))
 	w1.Track([]*packet.Packet{p}, []bool{false})
 	return tb, w1, w2, p
 }
@@ -307,7 +307,7 @@ func TestWorkerStats(t *testing.T) {
 	w1.Confirm(p)
 	w1.Idle()
 	for range 3 {
-		q := pkt(t, pktbuild.UDP4(client, server, []byte("y")))
+		q := pktbuild.Parsed(t, pktbuild.UDP4(client, server, []byte("y")))
 		w2.Track([]*packet.Packet{q}, drop)
 	}
 	w2.Idle()

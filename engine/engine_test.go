@@ -101,16 +101,6 @@ func (r *rig) step() {
 
 func (r *rig) recv(p *memio.Port) [][]byte { return p.Recv(0, 1000) }
 
-func parse(t *testing.T, b []byte) *packet.Packet {
-	t.Helper()
-	p := packet.New()
-	copy(p.SetFrame(len(b)), b)
-	if reason := p.Parse(packet.LinkRaw); reason != packet.ReasonNone {
-		t.Fatalf("packet does not parse: %v", reason)
-	}
-	return p
-}
-
 func TestForwardedPacketWalksPreroutingForwardPostroutingInPriorityOrder(t *testing.T) {
 	r := newRig(t, Options{})
 	for _, h := range []hooks.Hook{hooks.Prerouting, hooks.Input, hooks.Forward, hooks.Output, hooks.Postrouting} {
@@ -135,7 +125,7 @@ func TestForwardedPacketWalksPreroutingForwardPostroutingInPriorityOrder(t *test
 	if len(out) != 1 {
 		t.Fatalf("wan got %d packets, want 1", len(out))
 	}
-	p := parse(t, out[0])
+	p := pktbuild.Parsed(t, out[0])
 	if ttl := p.IPv4().TTL(); ttl != 63 {
 		t.Fatalf("TTL %d after forwarding, want 63", ttl)
 	}
@@ -160,10 +150,10 @@ func TestLocallyDeliveredPacketWalksPreroutingAndInput(t *testing.T) {
 	if !slices.Equal(r.calls, want) {
 		t.Fatalf("callbacks\n got %v\nwant %v", r.calls, want)
 	}
-	if len(r.delivered) != 1 || parse(t, r.delivered[0]).UDP().DstPort() != 53 {
+	if len(r.delivered) != 1 || pktbuild.Parsed(t, r.delivered[0]).UDP().DstPort() != 53 {
 		t.Fatalf("delivered %d packets", len(r.delivered))
 	}
-	if ttl := parse(t, r.delivered[0]).IPv6().HopLimit(); ttl != 64 {
+	if ttl := pktbuild.Parsed(t, r.delivered[0]).IPv6().HopLimit(); ttl != 64 {
 		t.Fatalf("local delivery changed the hop limit to %d", ttl)
 	}
 }
@@ -189,7 +179,7 @@ func TestLocallyGeneratedPacketWalksOutputAndPostrouting(t *testing.T) {
 	if outIf != r.e.IfIndex("wan0") {
 		t.Fatalf("OUTPUT saw out interface %d, want wan0", outIf)
 	}
-	if out := r.recv(r.wan); len(out) != 1 || parse(t, out[0]).IPv4().TTL() != 64 {
+	if out := r.recv(r.wan); len(out) != 1 || pktbuild.Parsed(t, out[0]).IPv4().TTL() != 64 {
 		t.Fatalf("wan got %d packets", len(out))
 	}
 }
@@ -327,7 +317,7 @@ func TestQueuedPacketIsReinjectedAfterTheQueueingEntry(t *testing.T) {
 				t.Fatalf("tx %d, want %d", n, tc.tx)
 			}
 			if tc.tx == 1 {
-				if out := r.recv(r.wan); len(out) != 1 || string(parse(t, out[0]).UDP().Payload()) != "q" {
+				if out := r.recv(r.wan); len(out) != 1 || string(pktbuild.Parsed(t, out[0]).UDP().Payload()) != "q" {
 					t.Fatal("reinjected packet did not arrive intact")
 				}
 			}
@@ -395,11 +385,11 @@ func TestICMPErrorsGoBackToTheSender(t *testing.T) {
 			if len(out) != 1 {
 				t.Fatalf("got %d packets back, want 1", len(out))
 			}
-			p := parse(t, out[0])
+			p := pktbuild.Parsed(t, out[0])
 			if !p.VerifyChecksums() {
 				t.Fatal("bad checksum on the ICMP error")
 			}
-			if p.Src() != tc.from || p.Dst() != parse(t, tc.pkt).Src() {
+			if p.Src() != tc.from || p.Dst() != pktbuild.Parsed(t, tc.pkt).Src() {
 				t.Fatalf("error from %v to %v", p.Src(), p.Dst())
 			}
 			var quoted []byte
@@ -464,7 +454,7 @@ func TestEchoRequestsToOurAddressesAreAnswered(t *testing.T) {
 		t.Fatalf("%d replies, OUTPUT saw %d", len(out), outputSaw)
 	}
 	for _, b := range out {
-		p := parse(t, b)
+		p := pktbuild.Parsed(t, b)
 		if !p.VerifyChecksums() {
 			t.Fatal("bad checksum")
 		}
@@ -521,7 +511,7 @@ func TestRoutesPickTheLongestPrefixAndGateway(t *testing.T) {
 		t.Fatalf("next hop %v", hop)
 	}
 	back := r.recv(r.lan)
-	if len(back) != 1 || parse(t, back[0]).ICMPCode != packet.ICMPv4AdminProhibited {
+	if len(back) != 1 || pktbuild.Parsed(t, back[0]).ICMPCode != packet.ICMPv4AdminProhibited {
 		t.Fatalf("prohibit route answered with %d packets", len(back))
 	}
 }
@@ -602,7 +592,7 @@ func TestNextHopIsResolvedWithARPAndWaitingPacketsFollow(t *testing.T) {
 		t.Fatalf("other-host %d, queued %d, solicits %d", s.Drops[DropOtherHost], s.NeighQueued, s.NeighSolicits)
 	}
 	back := r.raw.Recv(0, 10)
-	if len(back) != 1 || string(parse(t, back[0]).UDP().Payload()) != "back" {
+	if len(back) != 1 || string(pktbuild.Parsed(t, back[0]).UDP().Payload()) != "back" {
 		t.Fatalf("raw port got %d packets", len(back))
 	}
 }
@@ -695,7 +685,7 @@ func TestUnresolvedNextHopFailsWithHostUnreachable(t *testing.T) {
 	if len(back) != 1 {
 		t.Fatalf("%d packets back, want host unreachable", len(back))
 	}
-	if p := parse(t, back[0]); p.ICMPType != packet.ICMPv4DestUnreachable || p.ICMPCode != packet.ICMPv4HostUnreachable {
+	if p := pktbuild.Parsed(t, back[0]); p.ICMPType != packet.ICMPv4DestUnreachable || p.ICMPCode != packet.ICMPv4HostUnreachable {
 		t.Fatalf("got icmp %d/%d", p.ICMPType, p.ICMPCode)
 	}
 	if s := r.e.Stats(); s.Drops[DropNoNeighbor] != 1 {
@@ -739,7 +729,7 @@ func TestLargeIPv4WithoutDFIsFragmentedOnEgress(t *testing.T) {
 		}
 		got = append(got, ip.Payload()...)
 	}
-	want := parse(t, orig).IPv4().Payload()
+	want := pktbuild.Parsed(t, orig).IPv4().Payload()
 	if string(got) != string(want) {
 		t.Fatal("fragments do not reassemble to the original payload")
 	}
@@ -815,13 +805,13 @@ func TestHostPortCarriesLocalTrafficThroughInputAndOutput(t *testing.T) {
 	lanT.Send(0, pktbuild.TCP4(netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(lanAddr.Addr(), 22), packet.TCPFlagSYN, 1, 0, nil))
 	step(wLan)
 	got := hostT.Recv(0, 10)
-	if len(got) != 1 || parse(t, got[0]).DstPort != 22 {
+	if len(got) != 1 || pktbuild.Parsed(t, got[0]).DstPort != 22 {
 		t.Fatalf("host got %d packets", len(got))
 	}
 	// The host answers: the reply enters OUTPUT as a local packet.
 	hostT.Send(0, pktbuild.TCP4(netip.AddrPortFrom(lanAddr.Addr(), 22), netip.AddrPortFrom(client, 40000), packet.TCPFlagSYN|packet.TCPFlagACK, 7, 2, nil))
 	step(wHost)
-	if out := lanT.Recv(0, 10); len(out) != 1 || parse(t, out[0]).SrcPort != 22 {
+	if out := lanT.Recv(0, 10); len(out) != 1 || pktbuild.Parsed(t, out[0]).SrcPort != 22 {
 		t.Fatalf("client got %d packets", len(out))
 	}
 	want := []string{"prerouting in=lan0 out=", "input in=lan0 out=", "output in= out=lan0", "postrouting in= out=lan0"}
@@ -860,7 +850,7 @@ func TestHookCanRejectWithTCPResetOrICMP(t *testing.T) {
 		t.Fatalf("%d replies, want 3", len(out))
 	}
 	for _, b := range out {
-		p := parse(t, b)
+		p := pktbuild.Parsed(t, b)
 		if !p.VerifyChecksums() {
 			t.Fatal("bad checksum")
 		}

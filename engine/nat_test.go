@@ -46,7 +46,7 @@ func TestMasqueradeRewritesBothDirections(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d packets out", len(out))
 	}
-	p := parse(t, out[0])
+	p := pktbuild.Parsed(t, out[0])
 	if p.Src() != wanAddr.Addr() || !p.VerifyChecksums() {
 		t.Fatalf("out from %v (checksums ok: %v), want the wan address", p.Src(), p.VerifyChecksums())
 	}
@@ -57,7 +57,7 @@ func TestMasqueradeRewritesBothDirections(t *testing.T) {
 	if len(back) != 1 {
 		t.Fatalf("%d replies in", len(back))
 	}
-	q := parse(t, back[0])
+	q := pktbuild.Parsed(t, back[0])
 	if netip.AddrPortFrom(q.Dst(), q.DstPort) != insider || !q.VerifyChecksums() {
 		t.Fatalf("reply to %v:%d, want %v", q.Dst(), q.DstPort, insider)
 	}
@@ -76,7 +76,7 @@ func TestDNATPortForwardAndICMPErrorsInside(t *testing.T) {
 	if len(in) != 1 {
 		t.Fatalf("%d packets forwarded in", len(in))
 	}
-	p := parse(t, in[0])
+	p := pktbuild.Parsed(t, in[0])
 	if p.Dst() != client || p.DstPort != 80 || !p.VerifyChecksums() {
 		t.Fatalf("forwarded to %v:%d", p.Dst(), p.DstPort)
 	}
@@ -88,7 +88,7 @@ func TestDNATPortForwardAndICMPErrorsInside(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d replies out", len(out))
 	}
-	q := parse(t, out[0])
+	q := pktbuild.Parsed(t, out[0])
 	if q.Src() != wanAddr.Addr() || q.SrcPort != 8080 || !q.VerifyChecksums() {
 		t.Fatalf("reply from %v:%d", q.Src(), q.SrcPort)
 	}
@@ -102,14 +102,14 @@ func TestSNAT66(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d packets out", len(out))
 	}
-	p := parse(t, out[0])
+	p := pktbuild.Parsed(t, out[0])
 	if p.Src() != wanAddr6.Addr() || !p.VerifyChecksums() {
 		t.Fatalf("out from %v", p.Src())
 	}
 	r.wan.Send(0, pktbuild.UDP6(netip.AddrPortFrom(server6, 53), netip.AddrPortFrom(p.Src(), p.SrcPort), []byte("a")))
 	r.step()
 	back := r.recv(r.lan)
-	if len(back) != 1 || parse(t, back[0]).Dst() != client6 {
+	if len(back) != 1 || pktbuild.Parsed(t, back[0]).Dst() != client6 {
 		t.Fatalf("%d replies in", len(back))
 	}
 }

@@ -131,7 +131,7 @@ func TestRulesetRejectAnswersOnInput(t *testing.T) {
 	if len(out) != 2 {
 		t.Fatalf("%d replies, want a reset and a port unreachable", len(out))
 	}
-	rst, icmp := parse(t, out[0]), parse(t, out[1])
+	rst, icmp := pktbuild.Parsed(t, out[0]), pktbuild.Parsed(t, out[1])
 	if rst.Proto != packet.ProtoTCP || rst.TCP().Flags()&packet.TCPFlagRST == 0 || rst.TCP().Ack() != 8 {
 		t.Fatalf("not a reset: %+v", rst.TCP())
 	}
@@ -335,7 +335,7 @@ func TestReassembledDatagramsAreFragmentedAgainOnEgress(t *testing.T) {
 				if len(f) > 1280 {
 					t.Fatalf("a fragment of %d bytes left by a 1280-byte link", len(f))
 				}
-				p := parse(t, f)
+				p := pktbuild.Parsed(t, f)
 				if !p.Fragment {
 					t.Fatal("a packet out is not a fragment")
 				}

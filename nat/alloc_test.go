@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/internal/pktbuild"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -33,7 +34,7 @@ func TestThousandClientsOneServer(t *testing.T) {
 			seen := map[conntrack.Tuple]int{}
 			pubs := make([]netip.AddrPort, 1000)
 			for i := range 1000 {
-				p := pkt(t, build(proto, netip.AddrPortFrom(clientAddr(i), 40000), server, false))
+				p := pktbuild.Parsed(t, build(proto, netip.AddrPortFrom(clientAddr(i), 40000), server, false))
 				if !r.hop(p, ifOutside, snat) {
 					t.Fatalf("client %d dropped; %+v", i, r.n.Stats())
 				}
@@ -51,9 +52,9 @@ func TestThousandClientsOneServer(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 			for _, i := range []int{0, 1, 500, 999} {
-				q := pkt(t, build(proto, server, pubs[i], true))
+				q := pktbuild.Parsed(t, build(proto, server, pubs[i], true))
 				if proto == packet.ProtoICMP {
-					q = pkt(t, build(proto, netip.AddrPortFrom(server.Addr(), pubs[i].Port()), pubs[i], true))
+					q = pktbuild.Parsed(t, build(proto, netip.AddrPortFrom(server.Addr(), pubs[i].Port()), pubs[i], true))
 				}
 				if !r.hop(q, ifInside) {
 					t.Fatal("reply dropped")
@@ -83,7 +84,7 @@ func TestPortRangeExhausted(t *testing.T) {
 			snat := &Request{Kind: KindSNAT, AddrMin: pub, PortMin: 10000, PortMax: 10099}
 			used := map[uint16]bool{}
 			for i := range 100 {
-				p := pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(i), 40000), server, false))
+				p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(i), 40000), server, false))
 				if !r.hop(p, ifOutside, snat) {
 					t.Fatalf("client %d dropped with %d ports used", i, len(used))
 				}
@@ -93,7 +94,7 @@ func TestPortRangeExhausted(t *testing.T) {
 				}
 				used[s.Port()] = true
 			}
-			p := pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(100), 40000), server, false))
+			p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(100), 40000), server, false))
 			if r.hop(p, ifOutside, snat) {
 				t.Fatal("the 101st client got through")
 			}
@@ -106,7 +107,7 @@ func TestPortRangeExhausted(t *testing.T) {
 			// A connection that ends frees its port for the next client.
 			r.t.Delete(r.t.Tuple(firstSlot(t, r), conntrack.DirOriginal))
 			r.w.Idle()
-			p = pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(100), 40000), server, false))
+			p = pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(client(100), 40000), server, false))
 			if !r.hop(p, ifOutside, snat) {
 				t.Fatal("no port after one was freed")
 			}
@@ -129,14 +130,14 @@ func TestMaxSearchBoundsTheSearch(t *testing.T) {
 	r := newRig(t, 0, Options{MaxSearch: 3})
 	snat := &Request{Kind: KindSNAT, AddrMin: ad("198.19.0.1"), PortMin: 10000, PortMax: 10099}
 	for i := range 3 {
-		p := pkt(t, build(packet.ProtoUDP, netip.AddrPortFrom(clientAddr(i), 40000), ap("198.19.1.1:53"), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoUDP, netip.AddrPortFrom(clientAddr(i), 40000), ap("198.19.1.1:53"), false))
 		if !r.hop(p, ifOutside, snat) {
 			t.Fatalf("client %d dropped", i)
 		}
 	}
 	// Rand gives 0: the search starts at 10000, which is taken, and so
 	// are the next two.
-	p := pkt(t, build(packet.ProtoUDP, netip.AddrPortFrom(clientAddr(3), 40000), ap("198.19.1.1:53"), false))
+	p := pktbuild.Parsed(t, build(packet.ProtoUDP, netip.AddrPortFrom(clientAddr(3), 40000), ap("198.19.1.1:53"), false))
 	if r.hop(p, ifOutside, snat) {
 		t.Fatal("passed")
 	}
@@ -157,13 +158,13 @@ func TestMasqueradeCleanup(t *testing.T) {
 	}
 	conns := []conn{{2, "198.19.0.1"}, {2, "198.19.0.2"}, {3, "198.19.5.1"}, {3, "198.19.5.1"}}
 	for i, c := range conns {
-		p := pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(i), 40000), server, false))
+		p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(i), 40000), server, false))
 		if !r.hop(p, c.out, &Request{Kind: KindMasquerade, Local: ad(c.addr)}) {
 			t.Fatal("dropped")
 		}
 	}
 	// An unrelated SNAT connection stays through all of it.
-	p := pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(9), 40000), server, false))
+	p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(9), 40000), server, false))
 	if !r.hop(p, 2, &Request{Kind: KindSNAT, AddrMin: ad("198.19.0.1")}) {
 		t.Fatal("dropped")
 	}
@@ -177,7 +178,7 @@ func TestMasqueradeCleanup(t *testing.T) {
 		t.Fatalf("%d entries left", n)
 	}
 	// The connection masqueraded on 2 now leaves by 4: killed.
-	p = pkt(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(0), 40000), server, false))
+	p = pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(0), 40000), server, false))
 	if r.hop(p, 4) {
 		t.Fatal("passed by another interface")
 	}
@@ -191,7 +192,7 @@ func TestMasqueradeCleanup(t *testing.T) {
 func TestMasqueradeWithoutAddressDrops(t *testing.T) {
 	r := newRig(t, 0, Options{})
 	for _, k := range []Kind{KindMasquerade, KindRedirect} {
-		p := pkt(t, build(packet.ProtoUDP, ap("198.18.0.1:40000"), ap("198.19.1.1:53"), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoUDP, ap("198.18.0.1:40000"), ap("198.19.1.1:53"), false))
 		if r.hop(p, ifOutside, &Request{Kind: k}) {
 			t.Fatalf("%v passed", k)
 		}
@@ -204,7 +205,7 @@ func TestMasqueradeWithoutAddressDrops(t *testing.T) {
 // TestBadRequests: a request of the wrong family is refused and counted.
 func TestBadRequests(t *testing.T) {
 	r := newRig(t, 0, Options{})
-	p := pkt(t, build(packet.ProtoUDP, ap("198.18.0.1:40000"), ap("198.19.1.1:53"), false))
+	p := pktbuild.Parsed(t, build(packet.ProtoUDP, ap("198.18.0.1:40000"), ap("198.19.1.1:53"), false))
 	if r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad("2001:db8::1")}) {
 		t.Fatal("passed")
 	}
@@ -238,18 +239,18 @@ func establish(tb testing.TB, r *rig, client, server netip.Addr, req *Request) (
 	if req != nil {
 		reqs = append(reqs, req)
 	}
-	p := pkt(tb, build(packet.ProtoTCP, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 80), false))
+	p := pktbuild.Parsed(tb, build(packet.ProtoTCP, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 80), false))
 	if !r.hop(p, ifOutside, reqs...) {
 		tb.Fatal("dropped")
 	}
 	rt := r.t.Tuple(p.CT, conntrack.DirReply)
-	q := pkt(tb, build(packet.ProtoTCP, netip.AddrPortFrom(rt.SrcAddr(), rt.SrcPort), netip.AddrPortFrom(rt.DstAddr(), rt.DstPort), true))
+	q := pktbuild.Parsed(tb, build(packet.ProtoTCP, netip.AddrPortFrom(rt.SrcAddr(), rt.SrcPort), netip.AddrPortFrom(rt.DstAddr(), rt.DstPort), true))
 	if !r.hop(q, ifInside) {
 		tb.Fatal("reply dropped")
 	}
-	orig = pkt(tb, build(packet.ProtoTCP, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 80), false))
+	orig = pktbuild.Parsed(tb, build(packet.ProtoTCP, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 80), false))
 	orig.CT, orig.CTInfo, orig.OutIf = p.CT, uint8(conntrack.InfoEstablished), ifOutside
-	reply = pkt(tb, build(packet.ProtoTCP, netip.AddrPortFrom(rt.SrcAddr(), rt.SrcPort), netip.AddrPortFrom(rt.DstAddr(), rt.DstPort), true))
+	reply = pktbuild.Parsed(tb, build(packet.ProtoTCP, netip.AddrPortFrom(rt.SrcAddr(), rt.SrcPort), netip.AddrPortFrom(rt.DstAddr(), rt.DstPort), true))
 	reply.CT, reply.CTInfo, reply.OutIf = p.CT, uint8(conntrack.InfoEstablishedReply), ifInside
 	return orig, reply
 }

@@ -48,7 +48,7 @@ func FuzzICMPError(f *testing.F) {
 		if v6 {
 			client, server, pub, router = "2001:db8:1::10", "2001:db8:2::1", "2001:db8:ff::1", "2001:db8:3::1"
 		}
-		p := pkt(t, build(packet.ProtoTCP, addrPort(client, 40000), addrPort(server, 80), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoTCP, addrPort(client, 40000), addrPort(server, 80), false))
 		if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(pub), PortMin: 5000}) {
 			t.Fatal("dropped")
 		}

@@ -39,17 +39,6 @@ func newRig(tb testing.TB, max int, o Options) *rig {
 	return &rig{tb: tb, t: t, w: w, n: New(t, o)}
 }
 
-// pkt parses a raw IP packet into a Packet with its own buffer.
-func pkt(tb testing.TB, b []byte) *packet.Packet {
-	tb.Helper()
-	p := &packet.Packet{Buf: append([]byte(nil), b...)}
-	p.Frame = p.Buf
-	if r := p.Parse(packet.LinkRaw); r != packet.ReasonNone {
-		tb.Fatalf("parse: %v", r)
-	}
-	return p
-}
-
 // hop runs p through a router as the engine does: conntrack, the
 // destination manip (PREROUTING or OUTPUT), the source manip (POSTROUTING
 // or INPUT), confirm. A new connection is bound at each manip by the
@@ -122,7 +111,7 @@ func ends(p *packet.Packet) (netip.AddrPort, netip.AddrPort) {
 func verify(tb testing.TB, b []byte) {
 	tb.Helper()
 	verifyLayers(tb, b, true)
-	p := pkt(tb, b)
+	p := pktbuild.Parsed(tb, b)
 	if !p.VerifyChecksums() {
 		tb.Errorf("packet.VerifyChecksums rejects % x", b)
 	}

@@ -47,11 +47,11 @@ func TestICMPErrorsAreTranslatedInside(t *testing.T) {
 				snat := &Request{Kind: KindSNAT, AddrMin: ad(f.pub)}
 				// Another client holds the public end first, so this
 				// connection's port (or id) is remapped.
-				other := pkt(t, build(proto, addrPort(f.client2(), port(40000)), server, false))
+				other := pktbuild.Parsed(t, build(proto, addrPort(f.client2(), port(40000)), server, false))
 				if !r.hop(other, ifOutside, snat) {
 					t.Fatal("first client dropped")
 				}
-				p := pkt(t, build(proto, client, server, false))
+				p := pktbuild.Parsed(t, build(proto, client, server, false))
 				if !r.hop(p, ifOutside, snat) {
 					t.Fatal("dropped")
 				}
@@ -61,7 +61,7 @@ func TestICMPErrorsAreTranslatedInside(t *testing.T) {
 					t.Fatalf("not remapped: %v", pub)
 				}
 				// A router past the NAT says the packet's time ran out.
-				e := pkt(t, icmpErr(f, router, f.pub, out))
+				e := pktbuild.Parsed(t, icmpErr(f, router, f.pub, out))
 				if !r.hop(e, ifInside) {
 					t.Fatalf("error dropped; %+v", r.n.Stats())
 				}
@@ -72,7 +72,7 @@ func TestICMPErrorsAreTranslatedInside(t *testing.T) {
 					t.Fatalf("outer %v -> %v", s, d)
 				}
 				verify(t, e.Frame)
-				in := pkt(t, quote(e))
+				in := pktbuild.Parsed(t, quote(e))
 				if s, d := ends(in); s != client || d.Addr() != server.Addr() {
 					t.Fatalf("quoted %v -> %v, want %v -> %v", s, d, client, server)
 				}
@@ -89,12 +89,12 @@ func TestICMPErrorsAreTranslatedInside(t *testing.T) {
 			t.Run(fmt.Sprintf("dnat/%s/%s", f.name, pr.name), func(t *testing.T) {
 				r := newRig(t, 0, Options{})
 				client := addrPort(f.client, 40000)
-				p := pkt(t, build(proto, client, addrPort(f.pub, 9999), false))
+				p := pktbuild.Parsed(t, build(proto, client, addrPort(f.pub, 9999), false))
 				if !r.hop(p, ifInside, &Request{Kind: KindDNAT, AddrMin: ad(f.server), PortMin: 7777}) {
 					t.Fatal("dropped")
 				}
 				// The server says the port is closed, about what it got.
-				e := pkt(t, icmpErr(f, f.server, f.client, p.Frame))
+				e := pktbuild.Parsed(t, icmpErr(f, f.server, f.client, p.Frame))
 				if !r.hop(e, ifOutside) {
 					t.Fatal("error dropped")
 				}
@@ -102,7 +102,7 @@ func TestICMPErrorsAreTranslatedInside(t *testing.T) {
 					t.Fatalf("outer %v -> %v", s, d)
 				}
 				verify(t, e.Frame)
-				in := pkt(t, quote(e))
+				in := pktbuild.Parsed(t, quote(e))
 				if s, d := ends(in); s != client || d != addrPort(f.pub, 9999) {
 					t.Fatalf("quoted %v -> %v", s, d)
 				}
@@ -125,11 +125,11 @@ func (f family) client2() string {
 func TestICMPErrorWithShortQuote(t *testing.T) {
 	f := families[0]
 	r := newRig(t, 0, Options{})
-	p := pkt(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
+	p := pktbuild.Parsed(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
 	if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(f.pub), PortMin: 3000}) {
 		t.Fatal("dropped")
 	}
-	e := pkt(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), packet.ICMPv4DestUnreachable, packet.ICMPv4FragNeeded, 1400, p.Frame, nil))
+	e := pktbuild.Parsed(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), packet.ICMPv4DestUnreachable, packet.ICMPv4FragNeeded, 1400, p.Frame, nil))
 	if len(quote(e)) != 28 {
 		t.Fatalf("quote of %d bytes", len(quote(e)))
 	}
@@ -155,7 +155,7 @@ func TestICMPErrorsDropped(t *testing.T) {
 	f := families[0]
 	setup := func(t *testing.T) (*rig, []byte) {
 		r := newRig(t, 0, Options{})
-		p := pkt(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(f.server, 9999), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(f.server, 9999), false))
 		if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(f.pub)}) {
 			t.Fatal("dropped")
 		}
@@ -163,7 +163,7 @@ func TestICMPErrorsDropped(t *testing.T) {
 	}
 	t.Run("bad checksum", func(t *testing.T) {
 		r, out := setup(t)
-		e := pkt(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), 3, 3, 0, out, &pktbuild.Options{BadChecksum: true}))
+		e := pktbuild.Parsed(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), 3, 3, 0, out, &pktbuild.Options{BadChecksum: true}))
 		if r.hop(e, ifInside) {
 			t.Fatal("passed")
 		}
@@ -173,19 +173,19 @@ func TestICMPErrorsDropped(t *testing.T) {
 	})
 	t.Run("redirect", func(t *testing.T) {
 		r, out := setup(t)
-		e := pkt(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), packet.ICMPv4Redirect, 0, 0, out, nil))
+		e := pktbuild.Parsed(t, pktbuild.ICMPError(ad(f.server), ad(f.pub), packet.ICMPv4Redirect, 0, 0, out, nil))
 		if r.hop(e, ifInside) {
 			t.Fatal("passed")
 		}
 	})
 	t.Run("about a connection without NAT, untouched", func(t *testing.T) {
 		r := newRig(t, 0, Options{})
-		p := pkt(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(f.server, 9999), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(f.server, 9999), false))
 		if !r.hop(p, ifOutside) {
 			t.Fatal("dropped")
 		}
 		b := pktbuild.ICMPError(ad(f.server), ad(f.client), 3, 3, 0, p.Frame, nil)
-		e := pkt(t, b)
+		e := pktbuild.Parsed(t, b)
 		if !r.hop(e, ifInside) || !bytes.Equal(e.Frame, b) {
 			t.Fatal("changed or dropped")
 		}

@@ -141,7 +141,7 @@ func TestNATKinds(t *testing.T) {
 						reqs = append(reqs, q)
 					}
 					for i := range 2 { // the first packet, then one bound already
-						p := pkt(t, build(proto, src, dst, false))
+						p := pktbuild.Parsed(t, build(proto, src, dst, false))
 						if !r.hop(p, ifOutside, reqs...) {
 							t.Fatalf("packet %d dropped; stats %+v", i, r.n.Stats())
 						}
@@ -151,7 +151,7 @@ func TestNATKinds(t *testing.T) {
 						verify(t, p.Frame)
 					}
 					// The reply, from where the packet went to where it came from.
-					q := pkt(t, build(proto, wantDst, wantSrc, true))
+					q := pktbuild.Parsed(t, build(proto, wantDst, wantSrc, true))
 					if !r.hop(q, ifInside) {
 						t.Fatal("reply dropped")
 					}
@@ -175,7 +175,7 @@ func TestUDPZeroChecksumStaysZero(t *testing.T) {
 	f := families[0]
 	b := pktbuild.UDP4(addrPort(f.client, 40000), addrPort(f.server, 9999), []byte("q"))
 	binary.BigEndian.PutUint16(b[20+6:], 0)
-	p := pkt(t, b)
+	p := pktbuild.Parsed(t, b)
 	if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(f.pub), PortMin: 5000}) {
 		t.Fatal("dropped")
 	}
@@ -188,7 +188,7 @@ func TestUDPZeroChecksumStaysZero(t *testing.T) {
 	verify(t, p.Frame)
 	b = pktbuild.UDP4(addrPort(f.server, 9999), addrPort(f.pub, 5000), []byte("a"))
 	binary.BigEndian.PutUint16(b[20+6:], 0)
-	q := pkt(t, b)
+	q := pktbuild.Parsed(t, b)
 	if !r.hop(q, ifInside) {
 		t.Fatal("reply dropped")
 	}
@@ -212,7 +212,7 @@ func TestUDPChecksumNeverBecomesZero(t *testing.T) {
 			continue
 		}
 		r := newRig(t, 0, Options{})
-		p := pkt(t, pktbuild.UDP4(addrPort(f.client, 40000), addrPort(f.server, 9999), []byte("zz")))
+		p := pktbuild.Parsed(t, pktbuild.UDP4(addrPort(f.client, 40000), addrPort(f.server, 9999), []byte("zz")))
 		if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(f.pub), PortMin: port}) {
 			t.Fatal("dropped")
 		}
@@ -244,7 +244,7 @@ func TestSNATAddressRange(t *testing.T) {
 				for i := 1; i <= 64; i++ {
 					server := addrPort(fmt.Sprintf(f.server, i), 80)
 					// Each from its own port: one client:port keeps one mapping.
-					p := pkt(t, build(packet.ProtoUDP, addrPort(f.client, uint16(40000+i)), server, false))
+					p := pktbuild.Parsed(t, build(packet.ProtoUDP, addrPort(f.client, uint16(40000+i)), server, false))
 					if !r.hop(p, ifOutside, req) {
 						t.Fatal("dropped")
 					}
@@ -272,7 +272,7 @@ func TestRandomSkipsTheClientPort(t *testing.T) {
 	for _, fl := range []Flags{FlagRandom, FlagFullyRandom} {
 		r := newRig(t, 0, Options{Rand: func() uint32 { return 5 }})
 		f := families[0]
-		p := pkt(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
 		if !r.hop(p, ifOutside, &Request{Kind: KindSNAT, AddrMin: ad(f.pub), Flags: fl}) {
 			t.Fatal("dropped")
 		}
@@ -292,7 +292,7 @@ func TestClientKeepsItsMappingAcrossServers(t *testing.T) {
 	req := &Request{Kind: KindSNAT, AddrMin: ad(f.pub), PortMin: 2000, PortMax: 2999}
 	var first netip.AddrPort
 	for i := 1; i <= 5; i++ {
-		p := pkt(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(fmt.Sprintf("198.19.1.%d", i), 53), false))
+		p := pktbuild.Parsed(t, build(packet.ProtoUDP, addrPort(f.client, 40000), addrPort(fmt.Sprintf("198.19.1.%d", i), 53), false))
 		if !r.hop(p, ifOutside, req) {
 			t.Fatal("dropped")
 		}
@@ -312,11 +312,11 @@ func TestNullBindingRemapsAClash(t *testing.T) {
 	f := families[0]
 	// Client reaches the server both directly and through the public
 	// address that DNATs to it: the second's reply tuple would clash.
-	a := pkt(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
+	a := pktbuild.Parsed(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.server, 80), false))
 	if !r.hop(a, ifOutside) {
 		t.Fatal("direct dropped")
 	}
-	b := pkt(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.pub, 80), false))
+	b := pktbuild.Parsed(t, build(packet.ProtoTCP, addrPort(f.client, 40000), addrPort(f.pub, 80), false))
 	if !r.hop(b, ifOutside, &Request{Kind: KindDNAT, AddrMin: ad(f.server)}) {
 		t.Fatalf("dnat dropped; %+v", r.n.Stats())
 	}
@@ -339,7 +339,7 @@ func TestHairpin(t *testing.T) {
 	masq := &Request{Kind: KindMasquerade, Local: ad(f.inside)}
 
 	r := newRig(t, 0, Options{})
-	p := pkt(t, build(packet.ProtoTCP, client, addrPort(f.pub, 80), false))
+	p := pktbuild.Parsed(t, build(packet.ProtoTCP, client, addrPort(f.pub, 80), false))
 	if !r.hop(p, ifInside, dnat, masq) {
 		t.Fatal("dropped")
 	}
@@ -347,7 +347,7 @@ func TestHairpin(t *testing.T) {
 		t.Fatalf("hairpinned %v -> %v", s, d)
 	}
 	verify(t, p.Frame)
-	q := pkt(t, build(packet.ProtoTCP, server, addrPort(f.inside, 40000), true))
+	q := pktbuild.Parsed(t, build(packet.ProtoTCP, server, addrPort(f.inside, 40000), true))
 	if !r.hop(q, ifInside) {
 		t.Fatal("reply dropped")
 	}
@@ -360,7 +360,7 @@ func TestHairpin(t *testing.T) {
 	// client itself, around the router: the client then sees a reply from
 	// an address it did not talk to.
 	r = newRig(t, 0, Options{})
-	p = pkt(t, build(packet.ProtoTCP, client, addrPort(f.pub, 80), false))
+	p = pktbuild.Parsed(t, build(packet.ProtoTCP, client, addrPort(f.pub, 80), false))
 	if !r.hop(p, ifInside, dnat) {
 		t.Fatal("dropped")
 	}

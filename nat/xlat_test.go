@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/internal/pktbuild"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -42,7 +43,7 @@ func TestRewriteFastMatchesRewrite(t *testing.T) {
 		x.record1()
 		cur := &x.tup[d]
 		frame := build(proto, netip.AddrPortFrom(cur.SrcAddr(), cur.SrcPort), netip.AddrPortFrom(cur.DstAddr(), cur.DstPort), false)
-		p := pkt(t, frame)
+		p := pktbuild.Parsed(t, frame)
 		// Checksum fields: the IPv4 header's and the transport's.
 		coff := int(p.L4Off) + 16
 		if proto == packet.ProtoUDP {
@@ -71,7 +72,7 @@ func TestRewriteFastMatchesRewrite(t *testing.T) {
 			t.Fatalf("case %d (v6 %v proto %d dir %d manip %d):\nbefore % x\nfast   % x\nwant   % x", i, v6, proto, d, m, before, p.Frame, want)
 		}
 		// A packet whose fields are not its tuple's is left alone.
-		q := pkt(t, before)
+		q := pktbuild.Parsed(t, before)
 		off := int(q.L4Off)
 		if m == ManipDst {
 			off += 2

@@ -5,6 +5,8 @@
 package pktbuild
 
 import (
+	"testing"
+
 	"encoding/binary"
 	"net/netip"
 
@@ -305,4 +307,16 @@ func ICMP4Echo(src, dst netip.Addr, id, seq uint16, reply bool) []byte {
 // ICMP6Echo is an ICMPv6 echo request or reply without payload.
 func ICMP6Echo(src, dst netip.Addr, id, seq uint16, reply bool) []byte {
 	return ICMPEcho(src, dst, id, seq, reply, nil, nil)
+}
+
+// Parsed is the raw IP packet b parsed into a Packet of its own, as a
+// port would hand it to the engine; a packet that does not parse fails tb.
+func Parsed(tb testing.TB, b []byte) *packet.Packet {
+	tb.Helper()
+	p := packet.New()
+	copy(p.SetFrame(len(b)), b)
+	if r := p.Parse(packet.LinkRaw); r != packet.ReasonNone {
+		tb.Fatalf("packet does not parse: %v", r)
+	}
+	return p
 }
