@@ -266,23 +266,37 @@ func tcpExchange(tb testing.TB, fromNS *netnstest.NS, local netip.AddrPort, toNS
 	tcpExchangeOn(tb, fromNS, local, listenTCP(tb, toNS, listenAt), dialTo)
 }
 
-// tcpExchangeOn is tcpExchange with a listener l already open, which
-// accepts this one connection.
-func tcpExchangeOn(tb testing.TB, fromNS *netnstest.NS, local netip.AddrPort, l net.Listener, dialTo netip.AddrPort) {
-	tb.Helper()
-	got := make(chan string, 1)
+// served is what pongOnce's connection sent and where from; from is nil
+// and text the error when the accept failed.
+type served struct {
+	text string
+	from net.Addr
+}
+
+// pongOnce accepts one connection on l, reads what it sends until it
+// closes its side, answers "pong" and reports what it read.
+func pongOnce(l net.Listener) <-chan served {
+	got := make(chan served, 1)
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
-			got <- err.Error()
+			got <- served{text: err.Error()}
 			return
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, _ := io.ReadAll(c)
 		c.Write([]byte("pong"))
-		got <- fmt.Sprintf("%s from %v", b, c.RemoteAddr())
+		got <- served{text: string(b), from: c.RemoteAddr()}
 	}()
+	return got
+}
+
+// tcpExchangeOn is tcpExchange with a listener l already open, which
+// accepts this one connection.
+func tcpExchangeOn(tb testing.TB, fromNS *netnstest.NS, local netip.AddrPort, l net.Listener, dialTo netip.AddrPort) {
+	tb.Helper()
+	got := pongOnce(l)
 	var c net.Conn
 	err := fromNS.Do(func() (err error) {
 		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(local)}
@@ -299,7 +313,11 @@ func tcpExchangeOn(tb testing.TB, fromNS *netnstest.NS, local netip.AddrPort, l 
 	reply, _ := io.ReadAll(c)
 	var msg string
 	select {
-	case msg = <-got:
+	case r := <-got:
+		msg = r.text
+		if r.from != nil {
+			msg = fmt.Sprintf("%s from %v", r.text, r.from)
+		}
 	case <-time.After(10 * time.Second):
 		tb.Fatalf("tcp %v -> %v: the server never finished", local, dialTo)
 	}

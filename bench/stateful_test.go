@@ -100,25 +100,13 @@ func TestFirewallAndNATOverAFXDP(t *testing.T) {
 
 	t.Run("the port forward reaches the client", func(t *testing.T) {
 		l := listenTCP(t, tp.client, netip.AddrPortFrom(clientAddr4, 80))
-		got := make(chan string, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				got <- err.Error()
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			b, _ := io.ReadAll(c)
-			c.Write([]byte("pong"))
-			got <- string(b)
-		}()
+		got := pongOnce(l)
 		c := dial(t, tp.server, "tcp", netip.AddrPortFrom(routerWAN4.Addr(), 8080))
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.Write([]byte("ping through the port forward"))
 		c.(*net.TCPConn).CloseWrite()
 		reply, _ := io.ReadAll(c)
-		if msg := <-got; msg != "ping through the port forward" || string(reply) != "pong" {
+		if msg := (<-got).text; msg != "ping through the port forward" || string(reply) != "pong" {
 			t.Fatalf("the client got %q and answered %q", msg, reply)
 		}
 	})
