@@ -1,11 +1,8 @@
 package ruleset
 
 import (
-	"bufio"
-	"compress/gzip"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,21 +19,7 @@ const classbenchDir = "../../shared/data/classbench"
 
 func readGz(tb testing.TB, name string) []string {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(classbenchDir, name))
-	if err != nil {
-		tb.Skipf("ClassBench data not available: %v", err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var lines []string
-	sc := bufio.NewScanner(z)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return lines
+	return rulegen.ClassBenchLines(tb, filepath.Join(classbenchDir, name))
 }
 
 // classbenchRules reads a ClassBench rule file.

@@ -1,15 +1,14 @@
 package classify
 
 import (
-	"bufio"
-	"compress/gzip"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nfgo/nfgo/ruleset/internal/rulegen"
 )
 
 const classbenchDir = "../../../../shared/data/classbench"
@@ -18,19 +17,9 @@ const classbenchDir = "../../../../shared/data/classbench"
 // dport, proto), priority = rule number.
 func loadACL(tb testing.TB, name string) []Rule {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(classbenchDir, name+".rules.gz"))
-	if err != nil {
-		tb.Skipf("ClassBench data not available: %v", err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var rules []Rule
-	sc := bufio.NewScanner(z)
-	for sc.Scan() {
-		fs := strings.Split(strings.TrimPrefix(sc.Text(), "@"), "\t")
+	for _, line := range rulegen.ClassBenchLines(tb, filepath.Join(classbenchDir, name+".rules.gz")) {
+		fs := strings.Split(strings.TrimPrefix(line, "@"), "\t")
 		r := Rule{Prio: uint32(len(rules) + 1), ID: uint32(len(rules) + 1), Lo: make([]uint32, 5), Hi: make([]uint32, 5)}
 		for d := 0; d < 2; d++ {
 			a, l := parsePrefix(tb, fs[d])
@@ -69,17 +58,10 @@ type traceEntry struct {
 
 func loadTrace(tb testing.TB, name string) []traceEntry {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(classbenchDir, name+".trace.gz"))
-	if err != nil {
-		tb.Skipf("ClassBench data not available: %v", err)
-	}
-	defer f.Close()
-	z, _ := gzip.NewReader(f)
 	var out []traceEntry
-	sc := bufio.NewScanner(z)
-	for sc.Scan() {
+	for _, line := range rulegen.ClassBenchLines(tb, filepath.Join(classbenchDir, name+".trace.gz")) {
 		var v [6]uint32
-		fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5])
+		fmt.Sscanf(line, "%d %d %d %d %d %d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5])
 		var e traceEntry
 		copy(e.k.V[:5], v[:5])
 		e.k.Present = 31
