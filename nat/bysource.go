@@ -88,9 +88,8 @@ func (n *NAT) live(slot uint32, r0 *conntrack.Tuple) (conntrack.Tuple, bool) {
 }
 
 // find returns r0 with its source mapped as another connection of the same
-// client is, if that fits range rg.
-func (b *bySource) find(n *NAT, r0 *conntrack.Tuple, rg *natRange) (conntrack.Tuple, bool) {
-	bk, tag := b.bucket(n, r0)
+// client is, if that fits range rg. bk and tag are r0's (bucket).
+func (b *bySource) find(n *NAT, bk *bsBucket, tag uint64, r0 *conntrack.Tuple, rg *natRange) (conntrack.Tuple, bool) {
 	for i := range bk {
 		w := bk[i].Load()
 		if w == 0 || w&0xffff != tag&0xffff || !n.current(w) {
@@ -113,9 +112,8 @@ func (b *bySource) find(n *NAT, r0 *conntrack.Tuple, rg *natRange) (conntrack.Tu
 }
 
 // add records that slot, whose reply tuple was r0 before its source
-// binding, is a connection of r0's client.
-func (b *bySource) add(n *NAT, r0 *conntrack.Tuple, slot uint32) {
-	bk, tag := b.bucket(n, r0)
+// binding, is a connection of r0's client; bk and tag are r0's (bucket).
+func (b *bySource) add(n *NAT, bk *bsBucket, tag uint64, slot uint32) {
 	way := int(slot % bsWays)
 	for i := range bk {
 		w := bk[i].Load()

@@ -21,6 +21,10 @@ type search struct {
 	fetched  uint32 // how many candidates have a hash in ahead
 	cand     conntrack.Tuple
 	lo, size uint32 // the range of the search (keyRange)
+	// bk is the bysource bucket of the client of a source manip, tag its
+	// hash's tag.
+	bk  *bsBucket
+	tag uint64
 }
 
 // taken is nf_nat_used_tuple: does another connection use reply tuple r?
@@ -63,7 +67,7 @@ func (s *search) uniqueTuple(r0 *conntrack.Tuple, rg *natRange, m Manip) (conntr
 			if !s.taken(r0) {
 				return *r0, true
 			}
-		} else if c, ok := s.n.bysrc.find(s.n, r0, rg); ok && !s.taken(&c) {
+		} else if c, ok := s.n.bysrc.find(s.n, s.bk, s.tag, r0, rg); ok && !s.taken(&c) {
 			return c, true
 		}
 	}

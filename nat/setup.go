@@ -153,6 +153,13 @@ func (n *NAT) bind(w *conntrack.Worker, slot uint32, r *natRange, m Manip) bool 
 	var r0 conntrack.Tuple
 	n.t.CopyTuple(&r0, slot, conntrack.DirReply)
 	s := search{n: n, w: w, slot: slot}
+	if m == ManipSrc {
+		// The client's bysource bucket, which the search reads and add
+		// writes: fetched now, its cache miss overlaps with the
+		// search's.
+		s.bk, s.tag = n.bysrc.bucket(n, &r0)
+		prefetchBucket(s.bk)
+	}
 	nr, ok := s.uniqueTuple(&r0, r, m)
 	n.st[sSearchProbes].Add(uint64(s.probes))
 	if !ok {
@@ -172,7 +179,7 @@ func (n *NAT) bind(w *conntrack.Worker, slot uint32, r *natRange, m Manip) bool 
 		}
 	}
 	if m == ManipSrc {
-		n.bysrc.add(n, &r0, slot)
+		n.bysrc.add(n, s.bk, s.tag, slot)
 	}
 	// One atomic update for both bits (each is a full barrier): the NAT
 	// bit after the copy it vouches for, as before.
