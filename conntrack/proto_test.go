@@ -219,11 +219,15 @@ func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	r := tab.Tuple(p.CT, DirReply)
 	r.SetDstAddr(netip.MustParseAddr("198.18.100.1")) // SNAT to 198.18.100.1:1024
 	r.DstPort = 1024
-	if w.TupleTaken(&r, p.CT) {
+	if w.TupleTaken(&r, p.CT) || w.TupleMayBeTaken(&r, w.Prefetch(&r), p.CT) {
 		t.Fatal("free tuple reported taken")
 	}
 	if err := w.SetReplyTuple(p.CT, r); err != nil {
 		t.Fatal(err)
+	}
+	// The unconfirmed entry of this worker counts, except for itself.
+	if !w.TupleMayBeTaken(&r, w.Prefetch(&r), 0) || w.TupleMayBeTaken(&r, w.Prefetch(&r), p.CT) {
+		t.Fatal("TupleMayBeTaken: the worker's unconfirmed entry")
 	}
 	tab.SetStatus(p.CT, StatusSrcNAT)
 	w.Confirm(p)
@@ -231,8 +235,11 @@ func TestNATChangesTheReplyTupleBeforeConfirm(t *testing.T) {
 	if err := w.SetReplyTuple(p.CT, r); err != ErrConfirmed {
 		t.Fatalf("SetReplyTuple after confirm: %v", err)
 	}
-	if !w.TupleTaken(&r, 0) {
+	if !w.TupleTaken(&r, 0) || !w.TupleMayBeTaken(&r, w.Prefetch(&r), 0) {
 		t.Fatal("NAT tuple not taken")
+	}
+	if w.TupleMayBeTaken(&r, w.Prefetch(&r), p.CT) {
+		t.Fatal("TupleMayBeTaken counts the entry it is told to ignore")
 	}
 	back := pktbuild.Parsed(t, pktbuild.UDP4(server, netip.AddrPortFrom(netip.MustParseAddr("198.18.100.1"), 1024), nil))
 	through(w, back)

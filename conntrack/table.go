@@ -260,6 +260,28 @@ func (t *Table) lookup(key *Tuple, h uint64, now int64, expire bool) (slot uint3
 	return 0, 0, false
 }
 
+// mayHold reports whether the index has a word with the tag of hash h for
+// a slot other than ignore. False means that no entry's tuple has hash h;
+// true that one probably does (tags are 32 bits), maybe an expired one. It
+// reads the index only, not the entries.
+func (t *Table) mayHold(h uint64, ignore uint32) bool {
+	tag := h >> 32
+	b := h & t.idx.mask
+	for range len(t.idx.buckets) {
+		bk := &t.idx.buckets[b]
+		for m := bk.match(tag); m != 0; m &= m - 1 {
+			if w := bk.w[bits.TrailingZeros32(m)].Load(); w != 0 && uint32(w)>>1 != ignore {
+				return true
+			}
+		}
+		if bk.ovf.Load() == 0 {
+			break
+		}
+		b = (b + 1) & t.idx.mask
+	}
+	return false
+}
+
 // check tells whether candidate c (slot<<1 | dir) is the live entry of key;
 // with expire, an expired one is killed and is not.
 func (t *Table) check(c uint32, key *Tuple, now int64, expire bool) (uint32, Dir, bool) {

@@ -764,6 +764,25 @@ func (w *Worker) TupleTakenHash(r *Tuple, h uint64, ignore uint32) bool {
 	if s, _, ok := t.find(r, h, t.clock()); ok && s != ignore {
 		return true
 	}
+	return w.pendingTaken(r, ignore)
+}
+
+// TupleMayBeTaken is TupleTakenHash without reading the entries of the
+// connections in the table, which are cache misses: false means, as
+// TupleTakenHash's false, that no connection other than ignore uses r;
+// true that one probably does (or did: it may have expired). A search that
+// may pick any free tuple skips the probable ones, and asks TupleTakenHash
+// only if it finds nothing else.
+func (w *Worker) TupleMayBeTaken(r *Tuple, h uint64, ignore uint32) bool {
+	t := w.t
+	t.enter(w.r)
+	return t.mayHold(h, ignore) || w.pendingTaken(r, ignore)
+}
+
+// pendingTaken reports whether one of the worker's unconfirmed entries
+// other than ignore has tuple r.
+func (w *Worker) pendingTaken(r *Tuple, ignore uint32) bool {
+	t := w.t
 	for _, pd := range w.pend {
 		if e := &t.slab[pd.slot]; pd.slot != 0 && pd.slot != ignore && (e.tup[1].equal(r) || e.tup[0].equal(r)) {
 			return true

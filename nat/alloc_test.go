@@ -115,6 +115,46 @@ func TestPortRangeExhausted(t *testing.T) {
 	}
 }
 
+// TestSearchReusesExpiredConnectionsPort: the search passes over the
+// ports of connections in the table without reading them, but when every
+// other port is taken it finds the one whose connection has expired (and
+// is not swept yet), as nf_conntrack_tuple_taken does not count expired
+// entries.
+func TestSearchReusesExpiredConnectionsPort(t *testing.T) {
+	r := newRig(t, 0, Options{Rand: rand.Uint32})
+	server := ap("198.19.1.1:443")
+	snat := &Request{Kind: KindSNAT, AddrMin: ad("198.19.0.1"), PortMin: 10000, PortMax: 10009}
+	hop := func(i int) (uint16, bool) {
+		p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(i), 40000), server, false))
+		ok := r.hop(p, ifOutside, snat)
+		s, _ := ends(p)
+		return s.Port(), ok
+	}
+	old, ok := hop(0)
+	if !ok {
+		t.Fatal("first client dropped")
+	}
+	// The others a little before the first one's SYN_SENT timeout
+	// (120 s) runs out, then past it.
+	r.clock.Add(110e9)
+	for i := 1; i < 10; i++ {
+		if _, ok := hop(i); !ok {
+			t.Fatalf("client %d dropped", i)
+		}
+	}
+	r.clock.Add(20e9)
+	port, ok := hop(10)
+	if !ok {
+		t.Fatalf("no port for the 11th client: stats %+v", r.n.Stats())
+	}
+	if port != old {
+		t.Fatalf("the 11th client got port %d, want %d (the expired connection's)", port, old)
+	}
+	if _, ok := hop(11); ok {
+		t.Fatal("the 12th client got through")
+	}
+}
+
 func firstSlot(t *testing.T, r *rig) uint32 {
 	var slot uint32
 	r.t.List(conntrack.Filter{}, func(e conntrack.Entry) bool { slot = e.Slot; return false })

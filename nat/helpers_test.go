@@ -13,15 +13,16 @@ import (
 // rig is a conntrack table, one worker and a NAT, driven as the engine
 // drives them on a router.
 type rig struct {
-	tb testing.TB
-	t  *conntrack.Table
-	w  *conntrack.Worker
-	n  *NAT
+	tb    testing.TB
+	t     *conntrack.Table
+	w     *conntrack.Worker
+	n     *NAT
+	clock *atomic.Int64 // the table's, in nanoseconds
 }
 
 func newRig(tb testing.TB, max int, o Options) *rig {
 	tb.Helper()
-	var clock atomic.Int64
+	clock := new(atomic.Int64)
 	clock.Store(1e9)
 	if max == 0 {
 		max = 4096
@@ -36,7 +37,7 @@ func newRig(tb testing.TB, max int, o Options) *rig {
 	}
 	w := t.NewWorker()
 	tb.Cleanup(w.Close)
-	return &rig{tb: tb, t: t, w: w, n: New(t, o)}
+	return &rig{tb: tb, t: t, w: w, n: New(t, o), clock: clock}
 }
 
 // hop runs p through a router as the engine does: conntrack, the

@@ -93,7 +93,9 @@ func (s *search) uniqueTuple(r0 *conntrack.Tuple, rg *natRange, m Manip) (conntr
 // uniqueKey searches the port (or ICMP id) range of rg for a free tuple,
 // from a random point, one after the other. Unlike the kernel, which gives
 // up after about 250 tries, it tries the whole range (or
-// Options.MaxSearch), so a binding fails only when every port is taken.
+// Options.MaxSearch), so a binding fails only when every port is taken:
+// first for a tuple that is certainly free, then, when there is none, for
+// one whose connection has expired.
 func (s *search) uniqueKey(r conntrack.Tuple, rg *natRange, m Manip) (conntrack.Tuple, bool) {
 	k := key(&r, m)
 	if k == nil {
@@ -107,11 +109,25 @@ func (s *search) uniqueKey(r conntrack.Tuple, rg *natRange, m Manip) (conntrack.
 	if mx := s.n.opts.MaxSearch; mx > 0 && uint32(mx) < attempts {
 		attempts = uint32(mx)
 	}
+	// First the tuples that are certainly free, skipping those that are
+	// probably taken without reading their connections' entries (a cache
+	// miss each); only when none is left, the probable ones are checked.
 	off := s.off % size
 	for i := range attempts {
 		s.prefetchSearch(&r, rg, m, min(i+searchAhead+1, attempts))
 		*k = uint16(lo + off)
-		if !s.takenHash(&r, s.ahead[i%uint32(len(s.ahead))]) {
+		s.probes++
+		if !s.w.TupleMayBeTaken(&r, s.ahead[i%uint32(len(s.ahead))], s.slot) {
+			return r, true
+		}
+		if off++; off == size {
+			off = 0
+		}
+	}
+	off = s.off % size
+	for range attempts {
+		*k = uint16(lo + off)
+		if !s.taken(&r) {
 			return r, true
 		}
 		if off++; off == size {
