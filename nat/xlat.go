@@ -132,6 +132,13 @@ func alen(f packet.Family) int {
 	return 16
 }
 
+// applyFolded is apply for a delta already folded to 16 bits: one fold
+// is enough, as ^c + d is at most 0x1fffe.
+func applyFolded(c, d uint16) uint16 {
+	s := uint32(^c) + uint32(d)
+	return ^uint16(s + s>>16)
+}
+
 func fold(s uint32) uint16 {
 	s = s&0xffff + s>>16
 	s = s&0xffff + s>>16
@@ -175,7 +182,7 @@ func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 			return false
 		}
 		binary.BigEndian.PutUint32(af, rw.na)
-		binary.BigEndian.PutUint16(ip[10:12], apply(binary.BigEndian.Uint16(ip[10:12]), uint32(rw.ip)))
+		binary.BigEndian.PutUint16(ip[10:12], applyFolded(binary.BigEndian.Uint16(ip[10:12]), rw.ip))
 	} else {
 		if len(ip) < 40 {
 			return false
@@ -197,11 +204,11 @@ func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 		if c == 0 {
 			return true // no checksum stays no checksum
 		}
-		if c = apply(c, uint32(rw.l4)); c == 0 {
+		if c = applyFolded(c, rw.l4); c == 0 {
 			c = 0xffff // CSUM_MANGLED_0
 		}
 	} else {
-		c = apply(c, uint32(rw.l4))
+		c = applyFolded(c, rw.l4)
 	}
 	binary.BigEndian.PutUint16(cf, c)
 	return true
