@@ -155,6 +155,69 @@ func TestSearchReusesExpiredConnectionsPort(t *testing.T) {
 	}
 }
 
+// TestSearchUsesEveryFreePort drives a 16-port SNAT range with a random
+// mix of new connections, clock steps that expire old ones (unswept), and
+// deletions, and checks after each new connection what the search
+// promises: a bound connection got a port in range that no other live
+// connection holds, and a dropped one found every port held by a live
+// connection.
+func TestSearchUsesEveryFreePort(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	r := newRig(t, 4096, Options{Rand: rng.Uint32})
+	const lo, hi = 10000, 10015
+	server := ap("198.19.1.1:443")
+	snat := &Request{Kind: KindSNAT, AddrMin: ad("198.19.0.1"), PortMin: lo, PortMax: hi}
+	// held returns the SNAT port of each live, unexpired connection
+	// other than slot, and how many hold it.
+	held := func(slot uint32) map[uint16]int {
+		m := map[uint16]int{}
+		now := r.clock.Load()
+		r.t.List(conntrack.Filter{}, func(e conntrack.Entry) bool {
+			if e.Slot != slot && e.Expires > now {
+				m[e.Reply.DstPort]++
+			}
+			return true
+		})
+		return m
+	}
+	bound, dropped := 0, 0
+	for i := range 3000 {
+		switch rng.IntN(10) {
+		case 0, 1:
+			r.clock.Add(int64(rng.IntN(40)) * 1e9) // SYN_SENT times out after 120 s
+			continue
+		case 2:
+			var slots []uint32
+			r.t.List(conntrack.Filter{}, func(e conntrack.Entry) bool { slots = append(slots, e.Slot); return true })
+			if len(slots) > 0 {
+				r.t.Delete(r.t.Tuple(slots[rng.IntN(len(slots))], conntrack.DirOriginal))
+				r.w.Idle()
+			}
+			continue
+		}
+		p := pktbuild.Parsed(t, build(packet.ProtoTCP, netip.AddrPortFrom(clientAddr(i%1000), uint16(40000+i/1000)), server, false))
+		if r.hop(p, ifOutside, snat) {
+			bound++
+			src, _ := ends(p)
+			h := held(p.CT)
+			if src.Port() < lo || src.Port() > hi || h[src.Port()] > 0 {
+				t.Fatalf("step %d: port %d, held by %d other live connections", i, src.Port(), h[src.Port()])
+			}
+			continue
+		}
+		dropped++
+		if h := held(0); len(h) != hi-lo+1 {
+			t.Fatalf("step %d: dropped with %d of %d ports held: %v", i, len(h), hi-lo+1, h)
+		}
+	}
+	if bound == 0 || dropped == 0 {
+		t.Fatalf("%d bound, %d dropped: the mix did not reach both cases", bound, dropped)
+	}
+	t.Logf("%d bound, %d dropped", bound, dropped)
+}
+
 func firstSlot(t *testing.T, r *rig) uint32 {
 	var slot uint32
 	r.t.List(conntrack.Filter{}, func(e conntrack.Entry) bool { slot = e.Slot; return false })
