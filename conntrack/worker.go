@@ -173,7 +173,18 @@ func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
 	// it. The buckets are in cache by now.
 	for i := range n {
 		i &= batchMax - 1
-		w.cand[i] = candidate(buckets, mask, w.hs[i])
+		h := w.hs[i]
+		c := candidate(buckets, mask, h)
+		if c == 0 && buckets[h&mask].ovf.Load() != 0 {
+			// The word may have overflowed into the next bucket (about
+			// 2% of them at 1M entries): look there too, a miss that
+			// overlaps with the other packets' instead of one that
+			// trackSlow would wait for.
+			if x := buckets[(h+1)&mask].pick(h); (x^h)>>32 == 0 {
+				c = uint32(x)
+			}
+		}
+		w.cand[i] = c
 	}
 	if n >= 4 {
 		// The lines an established packet reads: the shared fields and
