@@ -8,10 +8,11 @@
 // IPv6, over AF_XDP ports in native and generic mode and over TUN ports; a
 // pcap replayed through pcapio ports; and a router process killed with
 // SIGKILL. BenchmarkForwardUDP64 compares nfgo's forwarding rate of
-// 64-byte frames with the kernel's on the same topology. See README.md for
-// the commands and the figures.
+// 64-byte frames with the kernel's on the same topology, and
+// BenchmarkForwardUDP64Saturated does with a sender that saturates the
+// router. See README.md for the commands and the figures.
 //
 // The package's non-test code is what a benchmark command can reuse: a
-// UDP frame builder, a sender over an AF_XDP port, and a counting XDP
-// receiver.
+// UDP frame builder, a sender over an AF_XDP port, a live-frames sender
+// (BPF_PROG_RUN), and a counting XDP receiver.
 package bench
