@@ -36,9 +36,16 @@ const (
 //	if (n) *n += 1;          // per-CPU: no atomics needed
 //	return XDP_DROP;
 func counterInstructions(mapFD int) asm.Instructions {
+	return countInstructions(mapFD, xdpMdData, xdpMdDataEnd, xdpDrop, xdpPass)
+}
+
+// countInstructions is counterInstructions for a program whose context has
+// the packet's start and end at offsets data and end, and whose verdicts
+// for a counted and another frame are drop and pass.
+func countInstructions(mapFD int, data, end int16, drop, pass int32) asm.Instructions {
 	return asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, xdpMdData, asm.Word),
-		asm.LoadMem(asm.R3, asm.R1, xdpMdDataEnd, asm.Word),
+		asm.LoadMem(asm.R2, asm.R1, data, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, end, asm.Word),
 		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, 14+20),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
@@ -55,9 +62,9 @@ func counterInstructions(mapFD int) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, xdpDrop).WithSymbol("drop"),
+		asm.Mov.Imm(asm.R0, drop).WithSymbol("drop"),
 		asm.Return(),
-		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
+		asm.Mov.Imm(asm.R0, pass).WithSymbol("pass"),
 		asm.Return(),
 	}
 }
@@ -90,6 +97,45 @@ func NewCounter(ifindex int, generic bool) (*Counter, error) {
 		prog.Close()
 		counts.Close()
 		return nil, fmt.Errorf("bench: attach counter to ifindex %d: %w", ifindex, err)
+	}
+	return &Counter{counts: counts, prog: prog, link: l}, nil
+}
+
+// Offsets in struct __sk_buff and tc verdicts.
+const (
+	skbData    = 76
+	skbDataEnd = 80
+	tcActOK    = 0
+	tcActShot  = 2
+)
+
+// NewTCCounter is NewCounter at the interface's tc ingress hook (tcx)
+// instead of XDP. The kernel builds an skb for every frame first, but
+// takes it as it is: an XDP program on a veth device that receives an skb
+// with less than 256 bytes of headroom copies it first, and the skbs a
+// sender makes differ in headroom (AF_XDP transmit leaves little, a frame
+// the kernel forwarded from XDP a lot), so a tc counter costs every sender
+// the same.
+func NewTCCounter(ifindex int) (*Counter, error) {
+	counts, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: "nfgo_bench_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: counter map: %w", err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "nfgo_bench_cnt", Type: ebpf.SchedCLS, License: "GPL",
+		Instructions: countInstructions(counts.FD(), skbData, skbDataEnd, tcActShot, tcActOK),
+	})
+	if err != nil {
+		counts.Close()
+		return nil, fmt.Errorf("bench: load tc counter program: %w", err)
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		prog.Close()
+		counts.Close()
+		return nil, fmt.Errorf("bench: attach tc counter to ifindex %d: %w", ifindex, err)
 	}
 	return &Counter{counts: counts, prog: prog, link: l}, nil
 }
