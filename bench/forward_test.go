@@ -250,7 +250,23 @@ func measureForward(tb testing.TB, tp *topo, cnt *Counter) forwardRate {
 	if l := next(); l != "sender: ready" {
 		tb.Fatalf("sender did not start: %s", l)
 	}
-	// Measuring: a fixed window of wall time while the sender runs.
+	r := measureWindow(tb, cnt)
+	l := next()
+	var sent, refused uint64
+	var ns int64
+	if _, err := fmt.Sscanf(l, "sender: sent %d refused %d in %dns", &sent, &refused, &ns); err != nil || ns <= 0 {
+		tb.Fatalf("sender: %s", l)
+	}
+	r.offered = float64(sent) / time.Duration(ns).Seconds()
+	r.refused = float64(refused) / float64(max(sent+refused, 1))
+	return r
+}
+
+// measureWindow counts what reaches the receiver cnt while a sender runs:
+// a fixed window of wall time after a warm-up, with how busy each CPU
+// was.
+func measureWindow(tb testing.TB, cnt *Counter) forwardRate {
+	tb.Helper()
 	time.Sleep(benchWarmup)
 	c0, err := cnt.Count()
 	if err != nil {
@@ -272,14 +288,6 @@ func measureForward(tb testing.TB, tp *topo, cnt *Counter) forwardRate {
 			r.busy[i] = s1[i].busyShare(s0[i])
 		}
 	}
-	l := next()
-	var sent, refused uint64
-	var ns int64
-	if _, err := fmt.Sscanf(l, "sender: sent %d refused %d in %dns", &sent, &refused, &ns); err != nil || ns <= 0 {
-		tb.Fatalf("sender: %s", l)
-	}
-	r.offered = float64(sent) / time.Duration(ns).Seconds()
-	r.refused = float64(refused) / float64(max(sent+refused, 1))
 	return r
 }
 

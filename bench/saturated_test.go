@@ -142,20 +142,7 @@ func measureSaturated(tb testing.TB, tp *topo, cnt *Counter, snd *LiveSender, pi
 			return err
 		})
 	}()
-	time.Sleep(benchWarmup)
-	c0, err := cnt.Count()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s0 := cpuTimes()
-	t0 := time.Now()
-	time.Sleep(benchWindow)
-	c1, err := cnt.Count()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dt := time.Since(t0)
-	s1 := cpuTimes()
+	r := measureWindow(tb, cnt)
 	if err := <-done; err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 			// Live frames need Linux 5.18 and a device that takes XDP
@@ -163,13 +150,6 @@ func measureSaturated(tb testing.TB, tp *topo, cnt *Counter, snd *LiveSender, pi
 			tb.Skipf("skipping: the kernel cannot send live XDP frames here: %v", err)
 		}
 		tb.Fatal(err)
-	}
-	var r forwardRate
-	r.pps = float64(c1-c0) / dt.Seconds()
-	for i := range r.busy {
-		if i < len(s0) && i < len(s1) {
-			r.busy[i] = s1[i].busyShare(s0[i])
-		}
 	}
 	return r
 }
