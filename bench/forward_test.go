@@ -63,24 +63,59 @@ const (
 //
 //	go test -run '^$' -bench ForwardUDP64 -benchtime 5x ./bench/
 func BenchmarkForwardUDP64(b *testing.B) {
-	requireXDP(b)
-	tp := newTopo(b)
-	// The kernel's router: the same addresses as nfgo's, on the same
-	// interfaces, forwarding only during its turns. While nfgo's ports
-	// are open, XDP takes every frame before the kernel sees it.
-	netnstest.AddAddr(b, tp.r0, routerLAN4)
-	netnstest.AddAddr(b, tp.r1, routerWAN4)
-	netnstest.AddNeighbor(b, tp.r1, serverAddr4, tp.s0.MAC)
-	pin := runtime.NumCPU() >= 2
-	if pin {
-		tp.router.MustExec("sh", "-c", fmt.Sprintf("echo %x > /sys/class/net/r0/queues/rx-0/rps_cpus", 1<<routerCPU))
-	}
+	tp, pin := forwardTopo(b)
 	var cnt *Counter
 	if err := tp.server.Do(func() (err error) { cnt, err = NewCounter(tp.s0.Index, false); return err }); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cnt.Close() })
+
+	var kernel, nfgo, ratio []float64
+	var kernelCPU, nfgoCPU, ratioCPU []float64 // per busy router CPU
+	for i := 0; i < b.N; i++ {
+		k, n := forwardRound(b, tp, func() forwardRate { return measureForward(b, tp, cnt) })
+
+		// Printed rather than logged: a benchmark's log shows only its
+		// first run's lines, and every round is worth seeing.
+		fmt.Printf("ForwardUDP64 round %d/%d: kernel %s, nfgo %s, nfgo/kernel %.2f\n", i+1, b.N, k, n, n.pps/k.pps)
+		kernel, nfgo, ratio = append(kernel, k.pps), append(nfgo, n.pps), append(ratio, n.pps/k.pps)
+		if pin && k.busy[routerCPU] > 0 && n.busy[routerCPU] > 0 {
+			kc, nc := k.perCPU(), n.perCPU()
+			kernelCPU, nfgoCPU, ratioCPU = append(kernelCPU, kc), append(nfgoCPU, nc), append(ratioCPU, nc/kc)
+		}
+	}
+	b.ReportMetric(median(kernel), "kernel-pps")
+	b.ReportMetric(median(nfgo), "nfgo-pps")
+	b.ReportMetric(median(ratio), "nfgo/kernel")
+	fmt.Printf("ForwardUDP64 median of %d rounds: kernel %.0f pps, nfgo %.0f pps, nfgo/kernel %.2f\n", b.N, median(kernel), median(nfgo), median(ratio))
+	if len(ratioCPU) > 0 {
+		// When the sender cannot keep the router's CPU busy, the rates
+		// above are the offered load; the rate per busy router CPU
+		// estimates what each forwarder would do with the whole CPU.
+		b.ReportMetric(median(kernelCPU), "kernel-pps/cpu")
+		b.ReportMetric(median(nfgoCPU), "nfgo-pps/cpu")
+		b.ReportMetric(median(ratioCPU), "nfgo/kernel-per-cpu")
+		fmt.Printf("ForwardUDP64 per busy router CPU, median of %d rounds: kernel %.0f pps, nfgo %.0f pps, nfgo/kernel %.2f\n",
+			len(ratioCPU), median(kernelCPU), median(nfgoCPU), median(ratioCPU))
+	}
+}
+
+// forwardTopo builds the forwarding benchmarks' topology: the kernel's
+// router has the same addresses as nfgo's, on the same interfaces, and
+// forwards only during its turns (while nfgo's ports are open, XDP takes
+// every frame before the kernel sees it). With two CPUs or more, RPS on r0
+// moves the kernel's forwarding to the router's CPU and the test process,
+// so nfgo's workers, is pinned there (pin is true). Everything runs at
+// the highest priority until b ends.
+func forwardTopo(b *testing.B) (tp *topo, pin bool) {
+	requireXDP(b)
+	tp = newTopo(b)
+	netnstest.AddAddr(b, tp.r0, routerLAN4)
+	netnstest.AddAddr(b, tp.r1, routerWAN4)
+	netnstest.AddNeighbor(b, tp.r1, serverAddr4, tp.s0.MAC)
+	pin = runtime.NumCPU() >= 2
 	if pin {
+		tp.router.MustExec("sh", "-c", fmt.Sprintf("echo %x > /sys/class/net/r0/queues/rx-0/rps_cpus", 1<<routerCPU))
 		restore, err := PinProcess(routerCPU)
 		if err != nil {
 			b.Fatal(err)
@@ -109,47 +144,27 @@ func BenchmarkForwardUDP64(b *testing.B) {
 	// softirq work to the per-CPU ksoftirqd threads, which are ordinary
 	// tasks at nice 0 otherwise.
 	boostKsoftirqd(b, -20)
+	return tp, pin
+}
 
-	var kernel, nfgo, ratio []float64
-	var kernelCPU, nfgoCPU, ratioCPU []float64 // per busy router CPU
-	for i := 0; i < b.N; i++ {
-		netnstest.Sysctl(b, tp.router, "net.ipv4.ip_forward", "1")
-		k := measureForward(b, tp, cnt)
-		netnstest.Sysctl(b, tp.router, "net.ipv4.ip_forward", "0")
+// forwardRound measures the kernel's forwarding and then nfgo's (two
+// AF_XDP ports in native mode, a static neighbor entry for the server)
+// with measure.
+func forwardRound(b *testing.B, tp *topo, measure func() forwardRate) (kernel, nfgo forwardRate) {
+	netnstest.Sysctl(b, tp.router, "net.ipv4.ip_forward", "1")
+	kernel = measure()
+	netnstest.Sysctl(b, tp.router, "net.ipv4.ip_forward", "0")
 
-		lan, wan := openXDP(b, tp, afxdp.ModeNative)
-		r := startRouter(b, lan, wan)
-		if err := r.e.AddNeighbor(r.wan, serverAddr4, packet.MAC(tp.s0.MAC)); err != nil {
-			b.Fatal(err)
-		}
-		n := measureForward(b, tp, cnt)
-		r.stop()
-		lan.Close()
-		wan.Close()
-
-		// Printed rather than logged: a benchmark's log shows only its
-		// first run's lines, and every round is worth seeing.
-		fmt.Printf("ForwardUDP64 round %d/%d: kernel %s, nfgo %s, nfgo/kernel %.2f\n", i+1, b.N, k, n, n.pps/k.pps)
-		kernel, nfgo, ratio = append(kernel, k.pps), append(nfgo, n.pps), append(ratio, n.pps/k.pps)
-		if pin && k.busy[routerCPU] > 0 && n.busy[routerCPU] > 0 {
-			kc, nc := k.perCPU(), n.perCPU()
-			kernelCPU, nfgoCPU, ratioCPU = append(kernelCPU, kc), append(nfgoCPU, nc), append(ratioCPU, nc/kc)
-		}
+	lan, wan := openXDP(b, tp, afxdp.ModeNative)
+	r := startRouter(b, lan, wan)
+	if err := r.e.AddNeighbor(r.wan, serverAddr4, packet.MAC(tp.s0.MAC)); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(median(kernel), "kernel-pps")
-	b.ReportMetric(median(nfgo), "nfgo-pps")
-	b.ReportMetric(median(ratio), "nfgo/kernel")
-	fmt.Printf("ForwardUDP64 median of %d rounds: kernel %.0f pps, nfgo %.0f pps, nfgo/kernel %.2f\n", b.N, median(kernel), median(nfgo), median(ratio))
-	if len(ratioCPU) > 0 {
-		// When the sender cannot keep the router's CPU busy, the rates
-		// above are the offered load; the rate per busy router CPU
-		// estimates what each forwarder would do with the whole CPU.
-		b.ReportMetric(median(kernelCPU), "kernel-pps/cpu")
-		b.ReportMetric(median(nfgoCPU), "nfgo-pps/cpu")
-		b.ReportMetric(median(ratioCPU), "nfgo/kernel-per-cpu")
-		fmt.Printf("ForwardUDP64 per busy router CPU, median of %d rounds: kernel %.0f pps, nfgo %.0f pps, nfgo/kernel %.2f\n",
-			len(ratioCPU), median(kernelCPU), median(nfgoCPU), median(ratioCPU))
-	}
+	nfgo = measure()
+	r.stop()
+	lan.Close()
+	wan.Close()
+	return kernel, nfgo
 }
 
 // boostKsoftirqd gives the kernel's ksoftirqd threads the nice value nice

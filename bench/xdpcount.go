@@ -74,6 +74,18 @@ func countInstructions(mapFD int, data, end int16, drop, pass int32) asm.Instruc
 // thread in the interface's network namespace. The program stays until
 // Close, or until the process exits.
 func NewCounter(ifindex int, generic bool) (*Counter, error) {
+	flags := link.XDPDriverMode
+	if generic {
+		flags = link.XDPGenericMode
+	}
+	return newCounter(ebpf.XDP, counterInstructions, func(prog *ebpf.Program) (link.Link, error) {
+		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+	}, ifindex)
+}
+
+// newCounter loads a counting program of type typ made by insns around a
+// fresh counter map and attaches it with attach.
+func newCounter(typ ebpf.ProgramType, insns func(mapFD int) asm.Instructions, attach func(*ebpf.Program) (link.Link, error), ifindex int) (*Counter, error) {
 	counts, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name: "nfgo_bench_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1,
 	})
@@ -81,22 +93,17 @@ func NewCounter(ifindex int, generic bool) (*Counter, error) {
 		return nil, fmt.Errorf("bench: counter map: %w", err)
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "nfgo_bench_cnt", Type: ebpf.XDP, License: "GPL",
-		Instructions: counterInstructions(counts.FD()),
+		Name: "nfgo_bench_cnt", Type: typ, License: "GPL", Instructions: insns(counts.FD()),
 	})
 	if err != nil {
 		counts.Close()
-		return nil, fmt.Errorf("bench: load counter program: %w", err)
+		return nil, fmt.Errorf("bench: load %v counter program: %w", typ, err)
 	}
-	flags := link.XDPDriverMode
-	if generic {
-		flags = link.XDPGenericMode
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+	l, err := attach(prog)
 	if err != nil {
 		prog.Close()
 		counts.Close()
-		return nil, fmt.Errorf("bench: attach counter to ifindex %d: %w", ifindex, err)
+		return nil, fmt.Errorf("bench: attach %v counter to ifindex %d: %w", typ, ifindex, err)
 	}
 	return &Counter{counts: counts, prog: prog, link: l}, nil
 }
@@ -117,27 +124,12 @@ const (
 // the kernel forwarded from XDP a lot), so a tc counter costs every sender
 // the same.
 func NewTCCounter(ifindex int) (*Counter, error) {
-	counts, err := ebpf.NewMap(&ebpf.MapSpec{
-		Name: "nfgo_bench_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: counter map: %w", err)
+	insns := func(mapFD int) asm.Instructions {
+		return countInstructions(mapFD, skbData, skbDataEnd, tcActShot, tcActOK)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "nfgo_bench_cnt", Type: ebpf.SchedCLS, License: "GPL",
-		Instructions: countInstructions(counts.FD(), skbData, skbDataEnd, tcActShot, tcActOK),
-	})
-	if err != nil {
-		counts.Close()
-		return nil, fmt.Errorf("bench: load tc counter program: %w", err)
-	}
-	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
-	if err != nil {
-		prog.Close()
-		counts.Close()
-		return nil, fmt.Errorf("bench: attach tc counter to ifindex %d: %w", ifindex, err)
-	}
-	return &Counter{counts: counts, prog: prog, link: l}, nil
+	return newCounter(ebpf.SchedCLS, insns, func(prog *ebpf.Program) (link.Link, error) {
+		return link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+	}, ifindex)
 }
 
 // Count is the number of IPv4 UDP frames counted so far, over all CPUs.
