@@ -547,16 +547,6 @@ func (r *ethRig) step() {
 	}
 }
 
-func parseEth(t *testing.T, b []byte) *packet.Packet {
-	t.Helper()
-	p := packet.New()
-	copy(p.SetFrame(len(b)), b)
-	if reason := p.Parse(packet.LinkEthernet); reason != packet.ReasonNone {
-		t.Fatalf("frame does not parse: %v", reason)
-	}
-	return p
-}
-
 func TestNextHopIsResolvedWithARPAndWaitingPacketsFollow(t *testing.T) {
 	r := newEthRig(t)
 	for i := 0; i < 3; i++ {
@@ -567,7 +557,7 @@ func TestNextHopIsResolvedWithARPAndWaitingPacketsFollow(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d frames before resolution, want one ARP request", len(out))
 	}
-	req := parseEth(t, out[0])
+	req := pktbuild.ParsedFrame(t, out[0])
 	a := req.ARP()
 	if req.Family != packet.FamilyARP || a.Op() != packet.ARPRequest || a.TargetIP() != server || a.SenderIP() != wanAddr.Addr() || req.Ethernet().Dst() != packet.BroadcastMAC {
 		t.Fatalf("not an ARP request for %v: % x", server, out[0])
@@ -579,7 +569,7 @@ func TestNextHopIsResolvedWithARPAndWaitingPacketsFollow(t *testing.T) {
 		t.Fatalf("%d frames after the reply, want the 3 waiting packets", len(out))
 	}
 	for _, f := range out {
-		p := parseEth(t, f)
+		p := pktbuild.ParsedFrame(t, f)
 		if p.Ethernet().Dst() != r.macP || p.Ethernet().Src() != r.macE || string(p.UDP().Payload()) != "x" || !p.VerifyChecksums() {
 			t.Fatalf("bad frame % x", f)
 		}
@@ -606,7 +596,7 @@ func TestARPRequestsForOurAddressesAreAnswered(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d replies, want 1 (only for our address)", len(out))
 	}
-	rep := parseEth(t, out[0])
+	rep := pktbuild.ParsedFrame(t, out[0])
 	a := rep.ARP()
 	if a.Op() != packet.ARPReply || a.SenderIP() != wanAddr.Addr() || a.SenderMAC() != r.macE || a.TargetIP() != server || rep.Ethernet().Dst() != r.macP {
 		t.Fatalf("bad reply % x", out[0])
@@ -614,7 +604,7 @@ func TestARPRequestsForOurAddressesAreAnswered(t *testing.T) {
 	// The requester was learned: traffic to it goes out without asking.
 	r.raw.Send(0, pktbuild.UDP4(netip.AddrPortFrom(client, 1), netip.AddrPortFrom(server, 2), nil))
 	r.step()
-	if out := r.eth.Recv(0, 10); len(out) != 1 || parseEth(t, out[0]).Family != packet.FamilyIPv4 {
+	if out := r.eth.Recv(0, 10); len(out) != 1 || pktbuild.ParsedFrame(t, out[0]).Family != packet.FamilyIPv4 {
 		t.Fatal("the requester's address was not learned")
 	}
 }
@@ -627,7 +617,7 @@ func TestIPv6NextHopIsResolvedWithNeighborDiscovery(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d frames, want one solicitation", len(out))
 	}
-	ns := parseEth(t, out[0])
+	ns := pktbuild.ParsedFrame(t, out[0])
 	if ns.ICMPType != packet.ICMPv6NeighborSolicit || ns.Dst() != netip.MustParseAddr("ff02::1:ff00:20") || ns.IPv6().HopLimit() != 255 || !ns.VerifyChecksums() {
 		t.Fatalf("bad solicitation to %v type %d", ns.Dst(), ns.ICMPType)
 	}
@@ -645,7 +635,7 @@ func TestIPv6NextHopIsResolvedWithNeighborDiscovery(t *testing.T) {
 		pktbuild.ICMP(server6, wanAddr6.Addr(), packet.ICMPv6NeighborAdvert, 0, 0x60000000, na[4:], &pktbuild.Options{TTL: 255})))
 	r.step()
 	out = r.eth.Recv(0, 10)
-	if len(out) != 1 || string(parseEth(t, out[0]).UDP().Payload()) != "six" || parseEth(t, out[0]).Ethernet().Dst() != r.macP {
+	if len(out) != 1 || string(pktbuild.ParsedFrame(t, out[0]).UDP().Payload()) != "six" || pktbuild.ParsedFrame(t, out[0]).Ethernet().Dst() != r.macP {
 		t.Fatalf("%d frames after the advertisement", len(out))
 	}
 	// And we answer solicitations for our own address.
@@ -661,7 +651,7 @@ func TestIPv6NextHopIsResolvedWithNeighborDiscovery(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("%d answers to a solicitation", len(out))
 	}
-	adv := parseEth(t, out[0])
+	adv := pktbuild.ParsedFrame(t, out[0])
 	if adv.ICMPType != packet.ICMPv6NeighborAdvert || adv.Src() != wanAddr6.Addr() || adv.Dst() != server6 || !adv.VerifyChecksums() {
 		t.Fatalf("bad advertisement from %v to %v", adv.Src(), adv.Dst())
 	}
@@ -712,7 +702,7 @@ func TestLargeIPv4WithoutDFIsFragmentedOnEgress(t *testing.T) {
 	}
 	var got []byte
 	for i, f := range out {
-		p := parseEth(t, f)
+		p := pktbuild.ParsedFrame(t, f)
 		ip := p.IPv4()
 		if len(f)-packet.EthernetHeaderLen > 600 || ip.ID() != 4242 || int(ip.FragmentOffset()) != len(got) || ip.MoreFragments() != (i < 2) {
 			t.Fatalf("fragment %d: len %d id %d off %d mf %v", i, len(f), ip.ID(), ip.FragmentOffset(), ip.MoreFragments())

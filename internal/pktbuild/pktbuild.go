@@ -313,9 +313,20 @@ func ICMP6Echo(src, dst netip.Addr, id, seq uint16, reply bool) []byte {
 // port would hand it to the engine; a packet that does not parse fails tb.
 func Parsed(tb testing.TB, b []byte) *packet.Packet {
 	tb.Helper()
+	return parsed(tb, b, packet.LinkRaw)
+}
+
+// ParsedFrame is Parsed for an Ethernet frame.
+func ParsedFrame(tb testing.TB, b []byte) *packet.Packet {
+	tb.Helper()
+	return parsed(tb, b, packet.LinkEthernet)
+}
+
+func parsed(tb testing.TB, b []byte, link packet.LinkType) *packet.Packet {
+	tb.Helper()
 	p := packet.New()
 	copy(p.SetFrame(len(b)), b)
-	if r := p.Parse(packet.LinkRaw); r != packet.ReasonNone {
+	if r := p.Parse(link); r != packet.ReasonNone {
 		tb.Fatalf("packet does not parse: %v", r)
 	}
 	return p
