@@ -229,6 +229,9 @@ const (
 	stepReturn             // back to the chain that jumped here
 )
 
+// finalVerdict is the netfilter verdict of the verdicts that end a walk.
+var finalVerdict = [...]NFVerdict{vAccept: NFAccept, vDrop: NFDrop, vQueue: NFQueue}
+
 // verdict turns what rule r of chain ch ended with (c.v) into the walk's
 // next step, for both walks (EvalReference and Eval), at jump depth depth
 // under base chain b. A broken jump target (validation forbids it) and a
@@ -236,14 +239,7 @@ const (
 func (c *evalCtx) verdict(b baseRef, ch *Chain, r *Rule, res *Result, depth int) (step, *Chain) {
 	switch c.v {
 	case vAccept, vDrop, vQueue:
-		switch c.v {
-		case vAccept:
-			res.Verdict = NFAccept
-		case vDrop:
-			res.Verdict = NFDrop
-		case vQueue:
-			res.Verdict = NFQueue
-		}
+		res.Verdict = finalVerdict[c.v]
 		res.Table, res.Chain, res.Handle = b.table.t.Name, ch.Name, r.Handle
 		return stepDone, nil
 	case vJump, vGoto:
