@@ -179,7 +179,9 @@ func (w *Worker) trackBatch(pkts []*packet.Packet, drop []bool) {
 			// The word may have overflowed into the next bucket (about
 			// 2% of them at 1M entries): look there too, a miss that
 			// overlaps with the other packets' instead of one that
-			// trackSlow would wait for.
+			// trackSlow would wait for. (Here rather than in candidate,
+			// which track1 shares: moved there it measured 10% slower on
+			// 1M batch64.)
 			if x := buckets[(h+1)&mask].pick(h); (x^h)>>32 == 0 {
 				c = uint32(x)
 			}
