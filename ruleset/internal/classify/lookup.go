@@ -8,6 +8,11 @@ func (c *Classifier) Lookup(k *Key, from uint32) (id, prio uint32) {
 	if from > c.maxPrio {
 		return 0, NoMatch
 	}
+	if len(c.tables) > 1 {
+		return c.lookupAhead(k, from)
+	}
+	// One table (a block list, say) or none: nothing to overlap, and
+	// hashing ahead measured 20% slower on /32 block lists.
 	w, dims := c.w, c.dims
 	seed := c.opts.Seed
 	for ti := range c.tables {
@@ -39,6 +44,62 @@ func (c *Classifier) Lookup(k *Key, from uint32) (id, prio uint32) {
 	return bid, best
 }
 
+// lookupAhead is Lookup for a classifier of more than one table.
+func (c *Classifier) lookupAhead(k *Key, from uint32) (id, prio uint32) {
+	best, bid := NoMatch, uint32(0)
+	w, dims := c.w, c.dims
+	seed := c.opts.Seed
+	tables := c.tables
+	// The tables go lookAhead at a time: the slots of a group first, then
+	// their rows. The hashes and loads of a group's slots do not depend on
+	// each other, so they overlap, where hashing each table after
+	// deciding on the one before puts them all on one chain of dependent
+	// steps.
+	var heads [lookAhead]uint32
+	for len(tables) > 0 {
+		group := tables[:min(len(tables), lookAhead)]
+		tables = tables[len(group):]
+		for ti := range group {
+			t := &group[ti]
+			var h uint32
+			if t.nh <= 4 {
+				// hashKey, inlined: a call would spill the registers
+				// around it.
+				h = hashFinish(hashPairs(seed,
+					k.V[t.hdim[0]&(MaxDims-1)]&t.hmask[0], k.V[t.hdim[1]&(MaxDims-1)]&t.hmask[1],
+					k.V[t.hdim[2]&(MaxDims-1)]&t.hmask[2], k.V[t.hdim[3]&(MaxDims-1)]&t.hmask[3]))
+			} else {
+				h = hashKey(seed, t, k)
+			}
+			heads[ti&(lookAhead-1)] = t.slots[h&t.smask]
+		}
+		for ti := range group {
+			t := &group[ti]
+			if t.best >= best {
+				return bid, best
+			}
+			e := heads[ti&(lookAhead-1)]
+			if t.worst < from || e == 0 {
+				continue // an empty slot costs less than reading the sentinel when most slots are empty
+			}
+			rows := t.rows
+			for {
+				row := rows[int(e)*w:][:w]
+				p := row[rowPrio]
+				if p >= best {
+					break // a later row, or the sentinel
+				}
+				if p >= from && rowMiss(row, k, dims) == 0 {
+					best, bid = p, row[rowID]
+					break
+				}
+				e = row[rowNext]
+			}
+		}
+	}
+	return bid, best
+}
+
 // LookupBatch is Lookup for many keys at once, all from the same
 // priority: ids[i] and prios[i] answer keys[i]. It walks the tables once,
 // each for the whole batch, in steps that each go over all the keys still
@@ -62,6 +123,11 @@ func (c *Classifier) LookupBatch(keys []Key, from uint32, ids, prios []uint32) {
 		c.lookupBatch(keys[base:base+m], from, ids[base:base+m], prios[base:base+m])
 	}
 }
+
+// lookAhead is how many tables Lookup hashes before it checks any. An
+// acl1 lookup probes 4.2 tables (1K rules) to 4.7 (10K); 4 measured
+// faster than 3, 5, 6 or 8 on ClassBench acl1 1K and 10K.
+const lookAhead = 4
 
 // batchMax is the number of keys LookupBatch searches together.
 const batchMax = 64
