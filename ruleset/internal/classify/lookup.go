@@ -82,6 +82,9 @@ func (c *Classifier) lookupAhead(k *Key, from uint32) (id, prio uint32) {
 			if t.worst < from || e == 0 {
 				continue // an empty slot costs less than reading the sentinel when most slots are empty
 			}
+			// The walk of Lookup's loop, written out again: as a
+			// function it measured 3-4% slower on acl1 (a call per
+			// table spills the registers around it).
 			rows := t.rows
 			for {
 				row := rows[int(e)*w:][:w]
