@@ -48,8 +48,8 @@ func (f *benchFlows) set(j int, i uint64, reply bool) {
 	binary.BigEndian.PutUint32(l3[12:16], s)
 	binary.BigEndian.PutUint32(l3[16:20], d)
 	// The ports in one store: the tracker loads them as one word, which
-	// two 2-byte stores could not forward to (it would wait for them to
-	// reach the cache, as a frame written by a NIC never makes it).
+	// two 2-byte stores cannot forward to; the load would wait for them to
+	// reach the cache, a wait a frame written by a NIC does not have.
 	binary.BigEndian.PutUint32(l4[0:4], uint32(sp)<<16|uint32(dp))
 	p.SrcPort, p.DstPort = sp, dp
 }
