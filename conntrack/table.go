@@ -310,12 +310,18 @@ func (t *Table) kill(slot uint32) bool {
 
 // unlink is kill without the retire.
 func (t *Table) unlink(slot uint32) bool {
-	e := &t.slab[slot]
-	if !t.unlinkHashed(slot, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])) {
+	h0, h1 := t.hashes(slot)
+	if !t.unlinkHashed(slot, h0, h1) {
 		return false
 	}
 	t.count.Add(-1)
 	return true
+}
+
+// hashes are the hashes of the two tuples of the entry in slot.
+func (t *Table) hashes(slot uint32) (h0, h1 uint64) {
+	e := &t.slab[slot]
+	return t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])
 }
 
 // unlinkHashed is unlink with the hashes of the entry's tuples, without
@@ -346,8 +352,7 @@ func (t *Table) unlinkHashed(slot uint32, h0, h1 uint64) bool {
 func (t *Table) killBatch(slots []uint32) int {
 	var hs [2 * sweepBatchMax]uint64
 	for i, s := range slots[:min(len(slots), sweepBatchMax)] {
-		e := &t.slab[s]
-		h0, h1 := t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1])
+		h0, h1 := t.hashes(s)
 		hs[2*i], hs[2*i+1] = h0, h1
 		prefetchBucket(&t.idx.buckets[h0&t.idx.mask])
 		prefetchBucket(&t.idx.buckets[h1&t.idx.mask])
@@ -358,8 +363,8 @@ func (t *Table) killBatch(slots []uint32) int {
 		if i < sweepBatchMax {
 			ok = t.unlinkHashed(s, hs[2*i], hs[2*i+1])
 		} else {
-			e := &t.slab[s]
-			ok = t.unlinkHashed(s, t.h.hash(&e.tup[0]), t.h.hash(&e.tup[1]))
+			h0, h1 := t.hashes(s)
+			ok = t.unlinkHashed(s, h0, h1)
 		}
 		if ok {
 			slots[n] = s
