@@ -86,13 +86,14 @@ func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
 	}
 	// The general rewrite: Do and DoBatch have tried rewriteFast on the
 	// packets it can take.
-	var o conntrack.Tuple
+	var own conntrack.Tuple
+	o := &own
 	if x := n.xl.get(slot); x != nil {
-		o = x.tup[d^1]
+		o = &x.tup[d^1]
 	} else {
-		o = n.t.Tuple(slot, d^1)
+		n.t.CopyTuple(o, slot, d^1)
 	}
-	addr, port := target(&o, m, true)
+	addr, port := target(o, m, true)
 	rewrite(p.Frame[p.L3Off:p.L3End], p.Family == packet.FamilyIPv6, l4Of(p), p.Proto,
 		addr, port, o.SrcPort, m == ManipSrc, false)
 	return true
