@@ -5,10 +5,9 @@
 package pktbuild
 
 import (
-	"testing"
-
 	"encoding/binary"
 	"net/netip"
+	"testing"
 
 	"github.com/nfgo/nfgo/packet"
 )
