@@ -64,7 +64,7 @@ type Options struct {
 	// Seed keys the hash; use a random one per process.
 	Seed uint64
 	// Collide is how many rules a hash slot may hold before a rule is put
-	// in another table; 0 means 8.
+	// in another table; 0 lets New choose (tune.go).
 	Collide int
 }
 
@@ -115,10 +115,36 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 	if dims < 0 || dims > MaxDims {
 		return nil, fmt.Errorf("classify: %d dimensions, at most %d", dims, MaxDims)
 	}
-	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims}
-	if c.opts.Collide <= 0 {
-		c.opts.Collide = 8
+	if opts.Collide <= 0 && (len(rules) < tuneMinRules || len(rules) > tuneMaxRules) {
+		opts.Collide = tuneLimits[0]
 	}
+	if opts.Collide > 0 {
+		return build(dims, rules, opts)
+	}
+	// Build with each collision limit and keep the cheaper (tune.go).
+	var best *Classifier
+	var keys []Key
+	bestCost := 0
+	for _, l := range tuneLimits {
+		o := opts
+		o.Collide = l
+		c, err := build(dims, rules, o)
+		if err != nil {
+			return nil, err
+		}
+		if keys == nil {
+			keys = sampleKeys(dims, rules, tuneKeys) // the rules are valid now
+		}
+		if cost := c.cost(keys); best == nil || cost < bestCost {
+			best, bestCost = c, cost
+		}
+	}
+	return best, nil
+}
+
+// build is New with a collision limit.
+func build(dims int, rules []Rule, opts Options) (*Classifier, error) {
+	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims}
 	for d := 0; d < dims; d++ {
 		c.width[d] = 32
 		if d < len(opts.Widths) && opts.Widths[d] != 0 {

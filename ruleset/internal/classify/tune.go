@@ -1,0 +1,105 @@
+package classify
+
+import "math/rand/v2"
+
+// The collision limit trades tables for rows: a rule whose relaxed table's
+// slot is full goes to a table of its own tuple, so a low limit makes more
+// tables, each a probe for many lookups, and a high one longer slots. Which
+// is cheaper depends on the rules: on ClassBench acl1 10K a limit of 24
+// instead of 8 leaves 13 tables instead of 15, 3.5 probes and 4.0 rows
+// per lookup instead of 4.7 and 5.1, and lookups 16-27% faster; on the
+// generated fw 100K and ipc 10K sets it makes lookups 25-30% slower. So
+// when Options.Collide is 0, New builds with each limit of tuneLimits and
+// keeps the one whose lookups of sample keys probe the fewest tables and
+// check the fewest rows together.
+
+// tuneLimits are the collision limits New tries. The first is the one it
+// uses without trying when the rules are few or very many.
+var tuneLimits = [...]int{8, 24}
+
+// tuneMinRules: with fewer rules, the limits make next to no difference
+// and New does not build twice (kube-proxy writes a chain of one or two
+// rules per service).
+const tuneMinRules = 256
+
+// tuneMaxRules: with more rules, New does not build twice either. A build
+// of 100K rules takes 0.2-0.3 s, which a second one would double, and at
+// 100K rules the limit of 8 was as cheap as 24 on ClassBench acl1 and
+// cheaper on the generated fw and ipc sets.
+const tuneMaxRules = 1 << 15
+
+// tuneKeys is how many sample keys a build is rated on.
+const tuneKeys = 4096
+
+// sampleKeys draws n keys from the rules' boxes, as ClassBench makes its
+// traces: a rule picked at random, and a point in its box, at a corner of
+// the box in each dimension one time in four (boundaries are where
+// relaxed tuples and prefixes differ). The stream is seeded, so a rule
+// set always gets the same keys and the same build.
+func sampleKeys(dims int, rules []Rule, n int) []Key {
+	rng := rand.New(rand.NewPCG(uint64(len(rules)), 0x6e66676f))
+	ks := make([]Key, n)
+	for i := range ks {
+		r := &rules[rng.IntN(len(rules))]
+		k := &ks[i]
+		k.Present = 1<<dims - 1
+		for d := range dims {
+			lo, span := r.Lo[d], r.Hi[d]-r.Lo[d]
+			switch x := rng.Uint32(); {
+			case x&3 != 0:
+				if span == ^uint32(0) {
+					k.V[d] = rng.Uint32()
+				} else {
+					k.V[d] = lo + rng.Uint32N(span+1)
+				}
+			case x&4 != 0:
+				k.V[d] = lo
+			default:
+				k.V[d] = lo + span
+			}
+		}
+	}
+	return ks
+}
+
+// cost is how many tables Lookup probes plus how many rows it checks, over
+// keys, from the first priority: the work a lookup does beyond its fixed
+// cost, a probe and a row counting alike (each about 8-10 ns on acl1).
+func (c *Classifier) cost(keys []Key) int {
+	n := 0
+	for i := range keys {
+		t, r := c.lookupCount(&keys[i], 0)
+		n += t + r
+	}
+	return n
+}
+
+// lookupCount is Lookup's plain loop, counting the tables it probes and
+// the rows it checks.
+func (c *Classifier) lookupCount(k *Key, from uint32) (tables, rows int) {
+	best := NoMatch
+	for ti := range c.tables {
+		t := &c.tables[ti]
+		if t.best >= best {
+			break
+		}
+		if t.worst < from {
+			continue
+		}
+		tables++
+		for e := t.slots[hashKey(c.opts.Seed, t, k)&t.smask]; e != 0; {
+			row := t.rows[int(e)*c.w:][:c.w]
+			p := row[rowPrio]
+			if p >= best {
+				break
+			}
+			rows++
+			if p >= from && rowMiss(row, k, c.dims) == 0 {
+				best = p
+				break
+			}
+			e = row[rowNext]
+		}
+	}
+	return tables, rows
+}

@@ -1,0 +1,76 @@
+package classify
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestTunedBuildKeepsTheCheaperLimit builds random rule sets big enough to
+// be tuned and checks that New kept the limit whose build rates cheaper
+// on the sample keys, that its lookups agree with a scan of the rules, and
+// that changes keep the limit it chose.
+func TestTunedBuildKeepsTheCheaperLimit(t *testing.T) {
+	seed := uint64(rand.Int64())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for round := 0; round < 6; round++ {
+		rules := make([]Rule, tuneMinRules+rng.IntN(2000))
+		for i := range rules {
+			rules[i] = randRule(rng, uint32(i*4+1))
+		}
+		c, err := New(5, rules, Options{Widths: testWidths, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := sampleKeys(5, rules, tuneKeys)
+		want, cheapest := 0, 0
+		for _, l := range tuneLimits {
+			x, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cost := x.cost(keys); want == 0 || cost < cheapest {
+				want, cheapest = l, cost
+			}
+		}
+		if c.opts.Collide != want || c.cost(keys) != cheapest {
+			t.Fatalf("seed %d, %d rules: kept limit %d (cost %d), want %d (cost %d)",
+				seed, len(rules), c.opts.Collide, c.cost(keys), want, cheapest)
+		}
+		checkAgainst(t, rng, c, rules, seed)
+		add := randRule(rng, uint32(len(rules)*4+3))
+		n, err := c.With([]Rule{rules[0]}, []Rule{add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules[0] = add
+		checkAgainst(t, rng, n, rules, seed)
+		if n.opts.Collide != want {
+			t.Fatalf("seed %d: a change moved the limit from %d to %d", seed, want, n.opts.Collide)
+		}
+	}
+}
+
+// TestSampleKeysLieInTheirRules checks that every sample key is a point
+// of some rule's box, the keys the tuning rates a build on, and that the
+// same rules always give the same keys.
+func TestSampleKeysLieInTheirRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rules := make([]Rule, 300)
+	for i := range rules {
+		rules[i] = randRule(rng, uint32(i*4+1))
+		rules[i].Need = 0
+	}
+	// A rule that spans all of every dimension, the wildcard case.
+	rules[7] = Rule{Prio: 29, ID: 7, Lo: make([]uint32, 5), Hi: []uint32{^uint32(0), ^uint32(0), 65535, 65535, 255}}
+	keys := sampleKeys(5, rules, 2000)
+	again := sampleKeys(5, rules, 2000)
+	for i := range keys {
+		if keys[i] != again[i] {
+			t.Fatalf("key %d: %v, then %v", i, keys[i], again[i])
+		}
+		if _, p := naive(rules, &keys[i], 0); p == NoMatch {
+			t.Fatalf("key %v is in no rule", keys[i])
+		}
+	}
+}
