@@ -38,7 +38,7 @@ func TestClassBenchStats(t *testing.T) {
 	if testing.Short() {
 		t.Skip("statistics only")
 	}
-	for _, coll := range []int{4, 8, 16, 24} {
+	for _, coll := range tuneLimits {
 		for _, name := range []string{"acl1_1k", "acl1_10k", "acl1_100k"} {
 			rules := loadACL(t, name)
 			c, _ := New(5, rules, Options{Widths: testWidths, Seed: 1, Collide: coll})
