@@ -78,6 +78,7 @@ type Classifier struct {
 	nrules  int
 	maxPrio uint32
 	exact   uint32 // narrow dimensions hashed when a rule fixes them (bit d)
+	top     uint8  // address prefixes from /top to /31 share tables (relax)
 }
 
 // A row is a rule in a table: prio, id, next (the next row in the same
@@ -115,22 +116,24 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 	if dims < 0 || dims > MaxDims {
 		return nil, fmt.Errorf("classify: %d dimensions, at most %d", dims, MaxDims)
 	}
-	if opts.Collide <= 0 && (len(rules) < tuneMinRules || len(rules) > tuneMaxRules) {
-		opts.Collide = tuneLimits[0]
-	}
 	if opts.Collide > 0 {
-		return build(dims, rules, opts)
+		return build(dims, rules, opts, tuning{opts.Collide, 24})
 	}
-	// Build with each collision limit and keep the cheaper (tune.go).
+	// Build with each tuning and keep the cheapest (tune.go).
 	var best *Classifier
 	var keys []Key
 	bestCost := 0
-	for _, l := range tuneLimits {
-		o := opts
-		o.Collide = l
-		c, err := build(dims, rules, o)
+	ts := tuningsFor(len(rules))
+	for _, tu := range ts {
+		c, err := build(dims, rules, opts, tu)
 		if err != nil {
 			return nil, err
+		}
+		if len(ts) == 1 || len(c.tables) <= 1 {
+			// Nothing to tune, or nothing to gain: with one table, a
+			// lookup probes one table whatever the tuning (kube-proxy's
+			// service rules, block lists).
+			return c, nil
 		}
 		if keys == nil {
 			keys = sampleKeys(dims, rules, tuneKeys) // the rules are valid now
@@ -142,9 +145,10 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 	return best, nil
 }
 
-// build is New with a collision limit.
-func build(dims int, rules []Rule, opts Options) (*Classifier, error) {
-	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims}
+// build is New with a tuning.
+func build(dims int, rules []Rule, opts Options, tu tuning) (*Classifier, error) {
+	opts.Collide = tu.collide
+	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims, top: tu.top}
 	for d := 0; d < dims; d++ {
 		c.width[d] = 32
 		if d < len(opts.Widths) && opts.Widths[d] != 0 {
@@ -235,9 +239,9 @@ func prefixMask(l, w uint8) uint32 {
 
 // relax is the tuple a new table gets for a rule of tuple l: narrow
 // dimensions (ports, protocols) are not hashed, wide ones (addresses) on a
-// grid of 8 bits with /24-/31 together, so that rules of nearby tuples
-// share a table. A rule that finds its relaxed table full goes to a table
-// of its own exact tuple. (Measured on ClassBench acl1 100K: hashing exact
+// grid of 8 bits with /top-/31 together (top is 16 or 24, tune.go), so
+// that rules of nearby tuples share a table. A rule that finds its relaxed
+// table full goes to a table of its own exact tuple. (Measured on ClassBench acl1 100K: hashing exact
 // ports too made 35 tables and 5.9 probes per lookup; this makes 13 and
 // 3.5.) The exception is a narrow dimension that nearly every rule fixes
 // (exactDims): hashing it splits no rules off into other tables, and it
@@ -254,8 +258,8 @@ func (c *Classifier) relax(l *[MaxDims]uint8) [MaxDims]uint8 {
 			t[d] = w
 		case w <= 16:
 			t[d] = 0 // ports, protocols: checked in the row
-		case l[d] >= 24 && l[d] < 32:
-			t[d] = 24
+		case l[d] >= c.top && l[d] < 32:
+			t[d] = c.top
 		default:
 			t[d] = l[d] &^ 7
 		}

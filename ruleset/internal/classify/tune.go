@@ -2,30 +2,53 @@ package classify
 
 import "math/rand/v2"
 
-// The collision limit trades tables for rows: a rule whose relaxed table's
-// slot is full goes to a table of its own tuple, so a low limit makes more
-// tables, each a probe for many lookups, and a high one longer slots. Which
-// is cheaper depends on the rules: on ClassBench acl1 10K a limit of 24
-// instead of 8 leaves 13 tables instead of 15, 3.5 probes and 4.0 rows
-// per lookup instead of 4.7 and 5.1, and lookups 16-27% faster; on the
-// generated fw 100K and ipc 10K sets it makes lookups 25-30% slower. So
-// when Options.Collide is 0, New builds with each limit of tuneLimits and
-// keeps the one whose lookups of sample keys probe the fewest tables and
-// check the fewest rows together.
+// Two settings of the build trade tables for rows. The collision limit: a
+// rule whose relaxed table's slot is full goes to a table of its own
+// tuple, so a low limit makes more tables, each a probe for many lookups,
+// and a high one longer slots. And the relaxation's top (relax): address
+// prefixes from /top to /31 share a table hashed on /top, so a top of 16
+// makes fewer tables than 24, whose slots hold more rules. Which is
+// cheaper depends on the rules. On ClassBench acl1 10K, a limit of 24
+// instead of 8 leaves 13 tables instead of 15 and 3.5 probes and 4.0 rows
+// per lookup instead of 4.7 and 5.1; with a top of 16 as well, 9 tables,
+// 2.4 probes and 3.6 rows. On the generated fw 100K and ipc 10K sets the
+// limit of 24 makes lookups 25-30% slower. So unless Options.Collide is
+// set, New builds with each tuning of tuningsFor and keeps the one whose
+// lookups of sample keys probe the fewest tables and check the fewest rows
+// together.
 
-// tuneLimits are the collision limits New tries. The first is the one it
-// uses without trying when the rules are few or very many.
-var tuneLimits = [...]int{8, 24}
+// A tuning is a collision limit and a relaxation top.
+type tuning struct {
+	collide int
+	top     uint8
+}
 
-// tuneMinRules: with fewer rules, the limits make next to no difference
+// tunings are what New tries. The first is what it uses without trying
+// when the rules are few.
+var tunings = [...]tuning{{8, 24}, {24, 24}, {8, 16}, {24, 16}}
+
+// tuningsFor are the tunings New tries for n rules: the first alone for
+// fewer than tuneMinRules; above tuneMaxRules, the two with the limit of 8,
+// for time.
+func tuningsFor(n int) []tuning {
+	switch {
+	case n < tuneMinRules:
+		return tunings[:1]
+	case n > tuneMaxRules:
+		return []tuning{tunings[0], tunings[2]}
+	}
+	return tunings[:]
+}
+
+// tuneMinRules: with fewer rules, the tunings make next to no difference
 // and New does not build twice (kube-proxy writes a chain of one or two
 // rules per service).
 const tuneMinRules = 256
 
-// tuneMaxRules: with more rules, New does not build twice either. A build
-// of 100K rules takes 0.2-0.3 s, which a second one would double, and at
-// 100K rules the limit of 8 was as cheap as 24 on ClassBench acl1 and
-// cheaper on the generated fw and ipc sets.
+// tuneMaxRules: with more rules, New builds twice, not four times. A build
+// of 100K rules takes 0.2-0.3 s, and at 100K rules the limit of 8 was as
+// cheap as 24 on ClassBench acl1 and cheaper on the generated fw and ipc
+// sets.
 const tuneMaxRules = 1 << 15
 
 // tuneKeys is how many sample keys a build is rated on.

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// TestTunedBuildKeepsTheCheaperLimit builds random rule sets big enough to
-// be tuned and checks that New kept the limit whose build rates cheaper
+// TestTunedBuildKeepsTheCheapest builds random rule sets big enough to
+// be tuned and checks that New kept the tuning whose build rates cheapest
 // on the sample keys, that its lookups agree with a scan of the rules, and
-// that changes keep the limit it chose.
-func TestTunedBuildKeepsTheCheaperLimit(t *testing.T) {
+// that changes keep the tuning it chose.
+func TestTunedBuildKeepsTheCheapest(t *testing.T) {
 	seed := uint64(rand.Int64())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
@@ -23,19 +23,20 @@ func TestTunedBuildKeepsTheCheaperLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys := sampleKeys(5, rules, tuneKeys)
-		want, cheapest := 0, 0
-		for _, l := range tuneLimits {
-			x, err := New(5, rules, Options{Widths: testWidths, Seed: seed, Collide: l})
+		var want tuning
+		cheapest := -1
+		for _, tu := range tuningsFor(len(rules)) {
+			x, err := build(5, rules, Options{Widths: testWidths, Seed: seed}, tu)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cost := x.cost(keys); want == 0 || cost < cheapest {
-				want, cheapest = l, cost
+			if cost := x.cost(keys); cheapest < 0 || cost < cheapest {
+				want, cheapest = tu, cost
 			}
 		}
-		if c.opts.Collide != want || c.cost(keys) != cheapest {
-			t.Fatalf("seed %d, %d rules: kept limit %d (cost %d), want %d (cost %d)",
-				seed, len(rules), c.opts.Collide, c.cost(keys), want, cheapest)
+		if got := (tuning{c.opts.Collide, c.top}); got != want || c.cost(keys) != cheapest {
+			t.Fatalf("seed %d, %d rules: kept %+v (cost %d), want %+v (cost %d)",
+				seed, len(rules), got, c.cost(keys), want, cheapest)
 		}
 		checkAgainst(t, rng, c, rules, seed)
 		add := randRule(rng, uint32(len(rules)*4+3))
@@ -45,8 +46,8 @@ func TestTunedBuildKeepsTheCheaperLimit(t *testing.T) {
 		}
 		rules[0] = add
 		checkAgainst(t, rng, n, rules, seed)
-		if n.opts.Collide != want {
-			t.Fatalf("seed %d: a change moved the limit from %d to %d", seed, want, n.opts.Collide)
+		if got := (tuning{n.opts.Collide, n.top}); got != want {
+			t.Fatalf("seed %d: a change moved the tuning from %+v to %+v", seed, want, got)
 		}
 	}
 }
