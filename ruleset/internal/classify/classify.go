@@ -70,15 +70,17 @@ type Options struct {
 
 // Classifier is an immutable compiled rule set.
 type Classifier struct {
-	dims    int
-	width   [MaxDims]uint8
-	opts    Options
-	w       int // uint32s per row: header + 2 per dimension
-	tables  []table
-	nrules  int
-	maxPrio uint32
-	exact   uint32 // narrow dimensions hashed when a rule fixes them (bit d)
-	top     uint8  // address prefixes from /top to /31 share tables (relax)
+	dims     int
+	width    [MaxDims]uint8
+	opts     Options
+	w        int // uint32s per row: header + 2 per dimension
+	tables   []table
+	nrules   int
+	maxPrio  uint32
+	exact    uint32 // narrow dimensions hashed when a rule fixes them (bit d)
+	top      uint8  // address prefixes from /top to /31 share tables (relax)
+	building bool   // in New: tables count their slots' rows (table.lens)
+	grid     uint8  // shorter ones are relaxed to a multiple of grid
 }
 
 // A row is a rule in a table: prio, id, next (the next row in the same
@@ -106,6 +108,7 @@ type table struct {
 	hmask [MaxDims]uint32
 
 	plen  [MaxDims]uint8 // prefix length per dimension (of its width)
+	lens  []uint8        // rows per slot (up to 255) while New builds, else nil
 	free  uint32         // first free row, 0 when none
 	n     int            // live rows
 	owned bool           // may change in place (during New and With)
@@ -117,7 +120,7 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 		return nil, fmt.Errorf("classify: %d dimensions, at most %d", dims, MaxDims)
 	}
 	if opts.Collide > 0 {
-		return build(dims, rules, opts, tuning{opts.Collide, 24})
+		return build(dims, rules, opts, tuning{opts.Collide, 24, 8})
 	}
 	// Build with each tuning and keep the cheapest (tune.go).
 	var best *Classifier
@@ -148,7 +151,7 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 // build is New with a tuning.
 func build(dims int, rules []Rule, opts Options, tu tuning) (*Classifier, error) {
 	opts.Collide = tu.collide
-	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims, top: tu.top}
+	c := &Classifier{dims: dims, opts: opts, w: rowHdr + 2*dims, top: tu.top, grid: tu.grid, building: true}
 	for d := 0; d < dims; d++ {
 		c.width[d] = 32
 		if d < len(opts.Widths) && opts.Widths[d] != 0 {
@@ -171,9 +174,11 @@ func build(dims int, rules []Rule, opts Options, tu tuning) (*Classifier, error)
 	}
 	for i := range c.tables {
 		// Drop the spare room that appending left (up to half the rows
-		// of a small table, a quarter of a big one).
+		// of a small table, a quarter of a big one), and the counts.
 		c.tables[i].rows = slices.Clone(c.tables[i].rows)
+		c.tables[i].lens = nil
 	}
+	c.building = false
 	c.sortTables()
 	if err := c.checkSize(); err != nil {
 		return nil, err
@@ -261,7 +266,7 @@ func (c *Classifier) relax(l *[MaxDims]uint8) [MaxDims]uint8 {
 		case l[d] >= c.top && l[d] < 32:
 			t[d] = c.top
 		default:
-			t[d] = l[d] &^ 7
+			t[d] = l[d] / c.grid * c.grid
 		}
 	}
 	return t
@@ -289,6 +294,9 @@ func (c *Classifier) exactDims(rules []Rule) uint32 {
 
 func (c *Classifier) newTable(tuple [MaxDims]uint8) table {
 	t := table{plen: tuple, slots: make([]uint32, 1), rows: make([]uint32, c.w), best: NoMatch, owned: true}
+	if c.building {
+		t.lens = make([]uint8, 1)
+	}
 	t.rows[rowPrio] = NoMatch // the sentinel
 	for d := 0; d < c.dims; d++ {
 		if tuple[d] > 0 {
@@ -317,6 +325,9 @@ func (t *table) compatible(l *[MaxDims]uint8, dims int) bool {
 
 // slotLen counts the rows in slot s.
 func (c *Classifier) slotLen(t *table, s uint32) int {
+	if t.lens != nil {
+		return int(t.lens[s])
+	}
 	n := 0
 	for e := t.slots[s]; e != 0; e = t.rows[int(e)*c.w+rowNext] {
 		n++
@@ -411,6 +422,9 @@ func (c *Classifier) link(t *table, e, s uint32) {
 	}
 	t.rows[int(e)*c.w+rowNext] = *at
 	*at = e
+	if t.lens != nil {
+		t.lens[s] = min(t.lens[s]+1, 255)
+	}
 }
 
 // grow doubles a table's slots and rehashes its rows; a table has at
@@ -422,6 +436,9 @@ func (c *Classifier) grow(t *table) {
 	}
 	t.slots = make([]uint32, n)
 	t.smask = uint32(n - 1)
+	if t.lens != nil {
+		t.lens = make([]uint8, n)
+	}
 	var v [MaxDims]uint32
 	for e := uint32(1); int(e+1)*c.w <= len(t.rows); e++ {
 		row := t.rows[int(e)*c.w : int(e+1)*c.w]

@@ -34,7 +34,7 @@ func TestClassBenchStats(t *testing.T) {
 				nt += a
 				nr += b
 			}
-			t.Logf("%s, collide %d, top /%d: %d tables; per lookup %.2f tables, %.2f rows", name, tu.collide, tu.top, c.Tables(),
+			t.Logf("%s, %+v: %d tables; per lookup %.2f tables, %.2f rows", name, tu, c.Tables(),
 				float64(nt)/float64(len(tr)), float64(nr)/float64(len(tr)))
 			if best < 0 || nt+nr < best {
 				best = nt + nr
@@ -45,7 +45,7 @@ func TestClassBenchStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := c.cost(keys)
-		t.Logf("%s: New kept collide %d, top /%d: %.2f per lookup", name, c.opts.Collide, c.top, float64(got)/float64(len(keys)))
+		t.Logf("%s: New kept %+v: %.2f per lookup", name, tuning{c.opts.Collide, c.top, c.grid}, float64(got)/float64(len(keys)))
 		if got*10 > best*11 {
 			t.Errorf("%s: the tuning New kept costs %d on the trace, the best %d", name, got, best)
 		}

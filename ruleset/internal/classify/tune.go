@@ -19,13 +19,13 @@ import "math/rand/v2"
 
 // A tuning is a collision limit and a relaxation top.
 type tuning struct {
-	collide int
-	top     uint8
+	collide   int
+	top, grid uint8
 }
 
 // tunings are what New tries. The first is what it uses without trying
 // when the rules are few.
-var tunings = [...]tuning{{8, 24}, {24, 24}, {8, 16}, {24, 16}}
+var tunings = [...]tuning{{8, 24, 8}, {24, 24, 8}, {8, 16, 8}, {24, 16, 8}, {48, 12, 6}, {8, 12, 6}}
 
 // tuningsFor are the tunings New tries for n rules: the first alone for
 // fewer than tuneMinRules; above tuneMaxRules, the two with the limit of 8,
@@ -35,9 +35,9 @@ func tuningsFor(n int) []tuning {
 	case n < tuneMinRules:
 		return tunings[:1]
 	case n > tuneMaxRules:
-		return []tuning{tunings[0], tunings[2]}
+		return []tuning{tunings[0], tunings[5]}
 	}
-	return tunings[:]
+	return tunings[:5]
 }
 
 // tuneMinRules: with fewer rules, the tunings make next to no difference

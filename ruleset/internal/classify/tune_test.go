@@ -34,7 +34,7 @@ func TestTunedBuildKeepsTheCheapest(t *testing.T) {
 				want, cheapest = tu, cost
 			}
 		}
-		if got := (tuning{c.opts.Collide, c.top}); got != want || c.cost(keys) != cheapest {
+		if got := (tuning{c.opts.Collide, c.top, c.grid}); got != want || c.cost(keys) != cheapest {
 			t.Fatalf("seed %d, %d rules: kept %+v (cost %d), want %+v (cost %d)",
 				seed, len(rules), got, c.cost(keys), want, cheapest)
 		}
@@ -46,7 +46,7 @@ func TestTunedBuildKeepsTheCheapest(t *testing.T) {
 		}
 		rules[0] = add
 		checkAgainst(t, rng, n, rules, seed)
-		if got := (tuning{n.opts.Collide, n.top}); got != want {
+		if got := (tuning{n.opts.Collide, n.top, n.grid}); got != want {
 			t.Fatalf("seed %d: a change moved the tuning from %+v to %+v", seed, want, got)
 		}
 	}
