@@ -2,34 +2,42 @@ package classify
 
 import "math/rand/v2"
 
-// Two settings of the build trade tables for rows. The collision limit: a
-// rule whose relaxed table's slot is full goes to a table of its own
+// Three settings of the build trade tables for rows. The collision limit:
+// a rule whose relaxed table's slot is full goes to a table of its own
 // tuple, so a low limit makes more tables, each a probe for many lookups,
-// and a high one longer slots. And the relaxation's top (relax): address
-// prefixes from /top to /31 share a table hashed on /top, so a top of 16
-// makes fewer tables than 24, whose slots hold more rules. Which is
-// cheaper depends on the rules. On ClassBench acl1 10K, a limit of 24
-// instead of 8 leaves 13 tables instead of 15 and 3.5 probes and 4.0 rows
-// per lookup instead of 4.7 and 5.1; with a top of 16 as well, 9 tables,
-// 2.4 probes and 3.6 rows. On the generated fw 100K and ipc 10K sets the
-// limit of 24 makes lookups 25-30% slower. So unless Options.Collide is
-// set, New builds with each tuning of tuningsFor and keeps the one whose
-// lookups of sample keys probe the fewest tables and check the fewest rows
+// and a high one longer slots. And the relaxation (relax): address
+// prefixes from /top to /31 share a table hashed on /top, shorter ones a
+// table hashed on a multiple of grid bits, so a lower top or a coarser
+// grid makes fewer tables, whose slots hold more rules. Which is cheaper
+// depends on the rules. Per lookup of the ClassBench acl1 10K trace
+// (TestClassBenchStats):
+//
+//	limit 8, /24, grid 8:  15 tables, 4.7 probes, 5.1 rows
+//	limit 24, /24, grid 8: 13 tables, 3.5 probes, 4.0 rows
+//	limit 24, /16, grid 8:  9 tables, 2.4 probes, 3.6 rows
+//	limit 48, /12, grid 6: 10 tables, 2.1 probes, 3.5 rows
+//
+// while on the generated fw 100K and ipc 10K sets a limit of 24 makes
+// lookups 25-30% slower than 8. So unless Options.Collide is set, New
+// builds with each tuning of tuningsFor and keeps the one whose lookups
+// of sample keys probe the fewest tables and check the fewest rows
 // together.
 
-// A tuning is a collision limit and a relaxation top.
+// A tuning is a collision limit and a relaxation.
 type tuning struct {
 	collide   int
 	top, grid uint8
 }
 
 // tunings are what New tries. The first is what it uses without trying
-// when the rules are few.
+// when the rules are few, and what Options.Collide's limit goes with.
 var tunings = [...]tuning{{8, 24, 8}, {24, 24, 8}, {8, 16, 8}, {24, 16, 8}, {48, 12, 6}, {8, 12, 6}}
 
 // tuningsFor are the tunings New tries for n rules: the first alone for
-// fewer than tuneMinRules; above tuneMaxRules, the two with the limit of 8,
-// for time.
+// fewer than tuneMinRules; the first five up to tuneMaxRules; above it,
+// for time, the first and the last (ClassBench acl1 100K: 3.8 probes and
+// rows per lookup against 6.0; the generated acl, fw and ipc 100K sets
+// keep the first).
 func tuningsFor(n int) []tuning {
 	switch {
 	case n < tuneMinRules:
@@ -41,14 +49,13 @@ func tuningsFor(n int) []tuning {
 }
 
 // tuneMinRules: with fewer rules, the tunings make next to no difference
-// and New does not build twice (kube-proxy writes a chain of one or two
-// rules per service).
+// and New builds once (kube-proxy writes a chain of one or two rules per
+// service).
 const tuneMinRules = 256
 
-// tuneMaxRules: with more rules, New builds twice, not four times. A build
-// of 100K rules takes 0.2-0.3 s, and at 100K rules the limit of 8 was as
-// cheap as 24 on ClassBench acl1 and cheaper on the generated fw and ipc
-// sets.
+// tuneMaxRules: with more rules, New builds twice, not five times. A build
+// of 100K rules takes 0.15-0.2 s, and the target for a whole compile is
+// 0.6 s.
 const tuneMaxRules = 1 << 15
 
 // tuneKeys is how many sample keys a build is rated on.
