@@ -79,8 +79,8 @@ type Classifier struct {
 	maxPrio  uint32
 	exact    uint32 // narrow dimensions hashed when a rule fixes them (bit d)
 	top      uint8  // address prefixes from /top to /31 share tables (relax)
-	building bool   // in New: tables count their slots' rows (table.lens)
 	grid     uint8  // shorter ones are relaxed to a multiple of grid
+	building bool   // in New: tables count their slots' rows (table.lens)
 }
 
 // A row is a rule in a table: prio, id, next (the next row in the same
@@ -244,10 +244,10 @@ func prefixMask(l, w uint8) uint32 {
 
 // relax is the tuple a new table gets for a rule of tuple l: narrow
 // dimensions (ports, protocols) are not hashed, wide ones (addresses) on a
-// grid of 8 bits with /top-/31 together (top is 16 or 24, tune.go), so
+// grid of c.grid bits with /c.top-/31 together (the tuning, tune.go), so
 // that rules of nearby tuples share a table. A rule that finds its relaxed
-// table full goes to a table of its own exact tuple. (Measured on ClassBench acl1 100K: hashing exact
-// ports too made 35 tables and 5.9 probes per lookup; this makes 13 and
+// table full goes to a table of its own exact tuple. (Measured on
+// ClassBench acl1 100K: hashing exact ports too made 35 tables and 5.9 probes per lookup; this makes 13 and
 // 3.5.) The exception is a narrow dimension that nearly every rule fixes
 // (exactDims): hashing it splits no rules off into other tables, and it
 // keeps rules that share an address apart (kube-proxy's service rules, one
