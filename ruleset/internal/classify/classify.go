@@ -247,8 +247,9 @@ func prefixMask(l, w uint8) uint32 {
 // grid of c.grid bits with /c.top-/31 together (the tuning, tune.go), so
 // that rules of nearby tuples share a table. A rule that finds its relaxed
 // table full goes to a table of its own exact tuple. (Measured on
-// ClassBench acl1 100K: hashing exact ports too made 35 tables and 5.9 probes per lookup; this makes 13 and
-// 3.5.) The exception is a narrow dimension that nearly every rule fixes
+// ClassBench acl1 100K: hashing exact ports too made 35 tables and 5.9
+// probes per lookup; this, with the first tuning, 13 and 3.5.) The
+// exception is a narrow dimension that nearly every rule fixes
 // (exactDims): hashing it splits no rules off into other tables, and it
 // keeps rules that share an address apart (kube-proxy's service rules, one
 // per VIP and port: with the port hashed, 100K of them fit one table at
