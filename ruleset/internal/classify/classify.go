@@ -120,7 +120,9 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 		return nil, fmt.Errorf("classify: %d dimensions, at most %d", dims, MaxDims)
 	}
 	if opts.Collide > 0 {
-		return build(dims, rules, opts, tuning{opts.Collide, 24, 8})
+		tu := tunings[0] // its relaxation, with the limit asked for
+		tu.collide = opts.Collide
+		return build(dims, rules, opts, tu)
 	}
 	// Build with each tuning and keep the cheapest (tune.go).
 	var best *Classifier

@@ -30,7 +30,7 @@ func TestClassBenchStats(t *testing.T) {
 			}
 			var nt, nr int
 			for i := range keys {
-				a, b := c.lookupCount(&keys[i], 0)
+				a, b := c.lookupCount(&keys[i])
 				nt += a
 				nr += b
 			}

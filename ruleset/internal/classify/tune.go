@@ -98,23 +98,21 @@ func sampleKeys(dims int, rules []Rule, n int) []Key {
 func (c *Classifier) cost(keys []Key) int {
 	n := 0
 	for i := range keys {
-		t, r := c.lookupCount(&keys[i], 0)
+		t, r := c.lookupCount(&keys[i])
 		n += t + r
 	}
 	return n
 }
 
-// lookupCount is Lookup's plain loop, counting the tables it probes and
-// the rows it checks.
-func (c *Classifier) lookupCount(k *Key, from uint32) (tables, rows int) {
+// lookupCount is Lookup's plain loop from the first priority, counting the
+// tables it probes and the rows it checks. (Counting inside Lookup would
+// cost every packet.)
+func (c *Classifier) lookupCount(k *Key) (tables, rows int) {
 	best := NoMatch
 	for ti := range c.tables {
 		t := &c.tables[ti]
 		if t.best >= best {
 			break
-		}
-		if t.worst < from {
-			continue
 		}
 		tables++
 		for e := t.slots[hashKey(c.opts.Seed, t, k)&t.smask]; e != 0; {
@@ -124,7 +122,7 @@ func (c *Classifier) lookupCount(k *Key, from uint32) (tables, rows int) {
 				break
 			}
 			rows++
-			if p >= from && rowMiss(row, k, c.dims) == 0 {
+			if rowMiss(row, k, c.dims) == 0 {
 				best = p
 				break
 			}
