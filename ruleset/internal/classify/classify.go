@@ -134,10 +134,10 @@ func New(dims int, rules []Rule, opts Options) (*Classifier, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(ts) == 1 || len(c.tables) <= 1 {
-			// Nothing to tune, or nothing to gain: with one table, a
-			// lookup probes one table whatever the tuning (kube-proxy's
-			// service rules, block lists).
+		if len(ts) == 1 || best == nil && len(c.tables) <= 1 {
+			// Nothing to tune, or nothing to gain: when the first build
+			// has one table, a lookup probes one table whatever the
+			// tuning (kube-proxy's service rules, block lists).
 			return c, nil
 		}
 		if keys == nil {
