@@ -13,6 +13,10 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown command", "frobnicate table ip t",
 			`in.nft:1:1: syntax error, unexpected "frobnicate", expecting command`},
+		{"quoted table name", "table ip \"t\" {\n}",
+			`in.nft:1:10: syntax error, unexpected string "t", expecting table name`},
+		{"quoted chain name", "table ip t {\n chain \"my chain\" {\n }\n}",
+			`in.nft:2:8: syntax error, unexpected string "my chain", expecting chain name`},
 		{"unterminated string", "add table ip t\nadd rule ip t c iifname \"eth0",
 			`in.nft:2:25: syntax error, unterminated string`},
 		{"port that is not a number", "add rule ip t c tcp dport 1.2.3.4 accept",

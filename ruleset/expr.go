@@ -155,7 +155,7 @@ type Elem struct {
 }
 
 func (e *Elem) write(sb *strings.Builder, now int64) {
-	e.Key.write(sb)
+	writeInSet(sb, e.Key)
 	if e.Timeout != 0 {
 		sb.WriteString(" timeout " + e.Timeout.String())
 	}
@@ -171,8 +171,32 @@ func (e *Elem) write(sb *strings.Builder, now int64) {
 	}
 	if e.Data != nil {
 		sb.WriteString(" : ")
-		e.Data.write(sb)
+		writeInSet(sb, e.Data)
 	}
+}
+
+// writeInSet writes x, the key or data of a set element. A value of
+// several flags prints as nft prints it there, a | b: in a rule's match
+// it is a,b, but in braces a comma ends the element.
+func writeInSet(sb *strings.Builder, x Expr) {
+	switch x := x.(type) {
+	case *Const:
+		if x.Field.Type.IsBitmask() {
+			var fb strings.Builder
+			x.write(&fb)
+			sb.WriteString(strings.ReplaceAll(fb.String(), ",", " | "))
+			return
+		}
+	case *Concat:
+		for i, p := range x.Parts {
+			if i > 0 {
+				sb.WriteString(" . ")
+			}
+			writeInSet(sb, p)
+		}
+		return
+	}
+	x.write(sb)
 }
 
 // SetExpr is an anonymous set or map written in a rule: { 22, 80 }.

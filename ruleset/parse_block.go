@@ -119,7 +119,7 @@ func (p *parser) parseBaseSpec(c *Chain, fam packet.Family) {
 	}
 	b.Hook = h
 	if p.acceptWord("device") {
-		b.Device = p.name("device name").Text
+		b.Device = p.nameValue("device name")
 	}
 	p.expectWord("priority")
 	b.Priority = p.priority(fam, h)

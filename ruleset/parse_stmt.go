@@ -11,7 +11,7 @@ import (
 func (p *parser) parseCounter() Stmt {
 	p.next()
 	if p.acceptWord("name") {
-		return &Counter{Name: p.name("counter name").Text}
+		return &Counter{Name: p.nameValue("counter name")}
 	}
 	var packets, bytes uint64
 	for {

@@ -156,13 +156,25 @@ func (p *parser) expectWord(w string) {
 	}
 }
 
-// name reads an identifier or a quoted name.
+// name reads the name of a table, chain, set or counter: a word, as nft
+// takes it. nft refuses a quoted name, and one with a space or a brace in
+// it would not print back to a ruleset that parses.
 func (p *parser) name(what string) token {
+	if p.peek().Kind != tWord {
+		p.unexpected(what)
+	}
+	return p.next()
+}
+
+// nameValue reads a name where nft takes a value, a word or a quoted
+// string: an interface (device "eth0"), a counter a rule names (counter
+// name "hits").
+func (p *parser) nameValue(what string) string {
 	t := p.peek()
 	if t.Kind != tWord && t.Kind != tString || t.Text == "" {
 		p.unexpected(what)
 	}
-	return p.next()
+	return p.next().Text
 }
 
 func (p *parser) number(what string, bits int) (uint64, Pos) {
