@@ -117,7 +117,7 @@ func TestStatementResults(t *testing.T) {
 		}
 	})
 	t.Run("dnat with ranges and flags", func(t *testing.T) {
-		res, _, _ := evalChain(t, natSrc("dnat to 198.18.1.0/24:1000-2000 random"), tcpSyn)
+		res, _, _ := evalChain(t, natSrc("meta l4proto tcp dnat to 198.18.1.0/24:1000-2000 random"), tcpSyn)
 		want := NATRequest{Kind: NATDNAT, AddrMin: addr("198.18.1.0"), AddrMax: addr("198.18.1.255"), PortMin: 1000, PortMax: 2000, Flags: NATRandom}
 		if res.NAT != want {
 			t.Errorf("got %+v, want %+v", res.NAT, want)
@@ -130,7 +130,7 @@ func TestStatementResults(t *testing.T) {
 		}
 	})
 	t.Run("redirect to a port", func(t *testing.T) {
-		res, _, _ := evalChain(t, natSrc("redirect to :8022"), tcpSyn)
+		res, _, _ := evalChain(t, natSrc("meta l4proto tcp redirect to :8022"), tcpSyn)
 		if res.NAT.Kind != NATRedirect || res.NAT.PortMin != 8022 || res.NAT.AddrMin.IsValid() {
 			t.Errorf("got %+v", res.NAT)
 		}

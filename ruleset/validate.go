@@ -298,6 +298,9 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 			}
 		}
 		if s.Port != nil {
+			if !transportKnown(r, s) {
+				return errorf(r.Pos, "%s: transport protocol mapping is only valid after transport protocol match", StmtString(s))
+			}
 			return validateValue(ti, r.Pos, s.Port, fieldOf(TypeInetService))
 		}
 	case *Reject:
@@ -306,6 +309,52 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 		}
 	}
 	return nil
+}
+
+// transportKnown reports whether a match of r before s fixes the transport
+// protocol, which nft requires before a NAT statement that maps ports: a
+// match on a transport header (tcp dport, icmp type; th, which stands for
+// any, does not count), or meta l4proto, ip protocol or ip6 nexthdr equal
+// to a value or in an anonymous set.
+func transportKnown(r *Rule, s Stmt) bool {
+	for _, x := range r.Stmts {
+		if x == s {
+			return false
+		}
+		m, ok := x.(*Match)
+		if !ok {
+			continue
+		}
+		if sel, ok := m.Left.(*Selector); ok && (m.Op == OpImplicit || m.Op == OpEq) {
+			switch sel.Key {
+			case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
+				if _, named := m.Right.(*SetRef); !named {
+					return true
+				}
+			}
+		}
+		if hasTransportHeader(m.Left) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasTransportHeader(e Expr) bool {
+	switch e := e.(type) {
+	case *Selector:
+		l4 := e.info().l4
+		return l4 != 0 && l4 != protoTH
+	case *Concat:
+		for _, p := range e.Parts {
+			if hasTransportHeader(p) {
+				return true
+			}
+		}
+	case *Bitwise:
+		return hasTransportHeader(e.X)
+	}
+	return false
 }
 
 func natAddrFields(ti *tableIndex, e Expr) []Field {
