@@ -39,3 +39,13 @@ package ruleset
 //     added.
 //   - A parsed []Command carries the state of its stateful statements
 //     (counters, limits, ct count); apply it once.
+//   - A rule's matches fix its network and transport protocols as nft's
+//     evaluation does, and what contradicts them is refused with nft's
+//     message (tcp dport 22 udp dport 53; reject with tcp reset after udp
+//     sport 53; dnat to a port with no transport protocol fixed; in inet
+//     tables, a NAT address whose family nothing fixes). One nft quirk is
+//     not followed: nft takes one element of a set of transport protocols
+//     (meta l4proto { tcp, udp }) as the rule's protocol and refuses a
+//     match of another after it, where nfgo takes the rule.
+//     TestAgreesWithNftOnWhatIsValid holds nfgo to the kernel's nft on
+//     random rules.

@@ -112,10 +112,14 @@ func (*Notrack) stmtNode() {}
 
 func (*Notrack) write(sb *strings.Builder) { sb.WriteString("notrack") }
 
+// eval marks the packet untracked, unless conntrack has seen it already
+// (nft_notrack_eval): at the hooks after conntrack's, a tracked packet
+// keeps its entry.
 func (*Notrack) eval(c *evalCtx) bool {
-	c.p.Flags |= packet.FlagNoTrack
-	if c.p.CT == 0 {
-		c.p.CTInfo = uint8(ctInfoUntracked)
+	if c.p.CT != 0 || c.p.CTInfo == uint8(ctInfoUntracked) {
+		return true
 	}
+	c.p.Flags |= packet.FlagNoTrack
+	c.p.CTInfo = uint8(ctInfoUntracked)
 	return true
 }

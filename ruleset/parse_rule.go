@@ -50,7 +50,7 @@ func (p *parser) parseStmt(fam packet.Family) Stmt {
 	case "limit":
 		return p.parseLimit()
 	case "reject":
-		return p.parseReject()
+		return p.parseReject(fam)
 	case "snat", "dnat", "masquerade", "redirect":
 		return p.parseNAT(fam)
 	case "queue":

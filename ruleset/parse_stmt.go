@@ -121,7 +121,7 @@ func (p *parser) parseLimit() Stmt {
 	return l
 }
 
-func (p *parser) parseReject() Stmt {
+func (p *parser) parseReject(fam packet.Family) Stmt {
 	p.next()
 	r := &Reject{Kind: RejectICMPx, Code: ICMPxPortUnreach}
 	if !p.acceptWord("with") {
@@ -138,6 +138,9 @@ func (p *parser) parseReject() Stmt {
 	case "icmpv6":
 		r.Kind, f = RejectICMPv6, fieldOf(TypeICMPv6Code)
 	case "icmpx":
+		if fam != packet.FamilyInet {
+			p.fail(t.Pos, "abstracted ICMP unreachable not supported")
+		}
 		r.Kind, f = RejectICMPx, fieldOf(TypeICMPxCode)
 	default:
 		p.fail(t.Pos, "syntax error, unexpected %s, expecting icmp, icmpv6, icmpx or tcp", t.describe())
@@ -202,17 +205,16 @@ var natKinds = map[string]NATKind{"snat": NATSNAT, "dnat": NATDNAT, "masquerade"
 func (p *parser) parseNAT(fam packet.Family) Stmt {
 	kt := p.next()
 	n := &NAT{Kind: natKinds[kt.Text]}
-	if (p.isWord("ip") || p.isWord("ip6")) && p.peekAt(1).Kind == tWord && p.peekAt(1).Text == "to" {
-		if fam != packet.FamilyInet {
-			p.fail(p.peek().Pos, "%s %s to is only valid in an inet table", kt.Text, p.peek().Text)
-		}
+	addrOK := n.Kind == NATSNAT || n.Kind == NATDNAT
+	if addrOK && (p.isWord("ip") || p.isWord("ip6")) && p.peekAt(1).Kind == tWord && p.peekAt(1).Text == "to" {
+		// In an ip or ip6 table only the table's family is valid; the
+		// rule's check of protocols (checkProtocols) refuses the other.
 		if p.next().Text == "ip" {
 			n.Family = packet.FamilyIPv4
 		} else {
 			n.Family = packet.FamilyIPv6
 		}
 	}
-	addrOK := n.Kind == NATSNAT || n.Kind == NATDNAT
 	if p.acceptWord("to") {
 		p.parseNATTarget(n, fam, addrOK)
 	} else if addrOK {

@@ -41,6 +41,9 @@ func validateTable(ti *tableIndex) error {
 			}
 		}
 		for _, r := range c.Rules {
+			if err := checkProtocols(ti, r); err != nil {
+				return err
+			}
 			for _, s := range r.Stmts {
 				if err := validateStmt(ti, r, s); err != nil {
 					return err
@@ -75,6 +78,9 @@ func (tx *txn) validateChanges(tt *tableTx) error {
 			old = prev.Rules
 		}
 		for _, r := range changedRules(old, c.Rules) {
+			if err := checkProtocols(ti, r); err != nil {
+				return err
+			}
 			for _, s := range r.Stmts {
 				if err := validateStmt(ti, r, s); err != nil {
 					return err
@@ -119,7 +125,7 @@ func inGraph(s Stmt) bool {
 	switch s := s.(type) {
 	case *Verdict:
 		return s.Kind == VerdictJump || s.Kind == VerdictGoto
-	case *VMap, *NAT, *Reject, *Notrack:
+	case *VMap, *NAT, *Reject:
 		return true
 	}
 	return false
@@ -185,6 +191,9 @@ func checkSelectors(t *Table, pos Pos, e Expr) error {
 	case *Selector:
 		if !familyAllows(t.Family, e.info().family) {
 			return errorf(pos, "%s cannot be used in a table of family %s", ExprString(e), familyName(t.Family))
+		}
+		if e.Key == SelMetaNfproto && t.Family != packet.FamilyInet {
+			return errorf(pos, "meta nfproto is only useful in the inet family")
 		}
 	case *Concat:
 		for _, p := range e.Parts {
@@ -306,6 +315,128 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 	case *Reject:
 		if t.Family == packet.FamilyIPv4 && s.Kind == RejectICMPv6 || t.Family == packet.FamilyIPv6 && s.Kind == RejectICMP {
 			return errorf(r.Pos, "%s is not valid in a table of family %s", StmtString(s), familyName(t.Family))
+		}
+	}
+	return nil
+}
+
+// checkProtocols follows the network and transport protocols that the
+// matches of r fix, statement by statement, as nft's evaluation does, and
+// refuses what contradicts them, with nft's messages: matches on two
+// protocols no packet is at once (tcp dport 22 udp dport 53; ip saddr and
+// ip6 daddr in an inet table), a reject of the other family's ICMP, a tcp
+// reset of what is not TCP, a NAT address of the other family, and in an
+// inet table a NAT address whose family nothing fixes.
+//
+// A match fixes a protocol when its selector reads that protocol's header
+// (tcp dport fixes tcp, icmp type fixes ip and icmp; th fixes nothing), or
+// when it is meta l4proto, ip protocol or ip6 nexthdr (the transport) or
+// meta nfproto (the network) equal to one value. Such a match may
+// contradict what was fixed before: tcp dport 22 meta l4proto udp is
+// taken, as nft takes it, but any transport header matched after it is
+// then a conflict.
+func checkProtocols(ti *tableIndex, r *Rule) error {
+	t := ti.t
+	var net packet.Family
+	if t.Family == packet.FamilyIPv4 || t.Family == packet.FamilyIPv6 {
+		net = t.Family
+	}
+	var l4 uint8
+	l4Name := ""
+	contradicted := false // a match fixed another transport than the one fixed before
+	var walk func(e Expr) error
+	walk = func(e Expr) error {
+		switch e := e.(type) {
+		case *Selector:
+			info := e.info()
+			if f := info.family; f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
+				if info.l4 == protoICMP || info.l4 == protoICMPv6 {
+					// An ICMP header fixes the network only when
+					// nothing has: ip6 daddr ::1 icmp type echo-request
+					// is taken, as nft takes it.
+					if net == 0 {
+						net = f
+					}
+				} else if net != 0 && net != f {
+					return errorf(r.Pos, "conflicting protocols specified: %s vs. %s", familyName(net), familyName(f))
+				} else {
+					net = f
+				}
+			}
+			if info.l4 != 0 && info.l4 != protoTH {
+				if l4 != 0 && (l4 != info.l4 || contradicted) {
+					return errorf(r.Pos, "conflicting protocols specified: %s vs. %s", l4Name, info.proto)
+				}
+				l4, l4Name = info.l4, info.proto
+			}
+		case *Concat:
+			for _, p := range e.Parts {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		case *Bitwise:
+			return walk(e.X)
+		}
+		return nil
+	}
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Match:
+			if err := walk(s.Left); err != nil {
+				return err
+			}
+			sel, ok := s.Left.(*Selector)
+			c, one := s.Right.(*Const)
+			if !ok || !one || len(c.B) != 1 || s.Op != OpImplicit && s.Op != OpEq {
+				continue
+			}
+			switch sel.Key {
+			case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
+				contradicted = contradicted || l4 != 0 && l4 != c.B[0]
+				l4, l4Name = c.B[0], ExprString(c)
+			case SelMetaNfproto:
+				if f := packet.Family(c.B[0]); f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
+					net = f
+				}
+			}
+		case *VMap:
+			if err := walk(s.Key); err != nil {
+				return err
+			}
+		case *Reject:
+			switch {
+			case s.Kind == RejectTCPReset && l4 != 0 && l4 != protoTCP:
+				return errorf(r.Pos, "you cannot use tcp reset with this protocol")
+			case s.Kind == RejectICMP && net == packet.FamilyIPv6, s.Kind == RejectICMPv6 && net == packet.FamilyIPv4:
+				return errorf(r.Pos, "conflicting protocols specified: ip vs ip6")
+			}
+		case *NAT:
+			for _, x := range []Expr{s.Addr, s.Port} {
+				if m, ok := x.(*MapLookup); ok {
+					if err := walk(m.Key); err != nil {
+						return err
+					}
+				}
+			}
+			if s.Addr == nil {
+				continue
+			}
+			switch {
+			case s.Family != 0 && net != 0 && s.Family != net:
+				return errorf(r.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in nat statement",
+					familyName(net), familyName(s.Family))
+			case s.Family == 0 && net == 0:
+				return errorf(r.Pos, "ip or ip6 must be specified with address for inet tables.")
+			case s.Family == 0 && t.Family == packet.FamilyInet:
+				want := TypeIPv4Addr
+				if net == packet.FamilyIPv6 {
+					want = TypeIPv6Addr
+				}
+				if f := natAddrFields(ti, s.Addr); len(f) == 1 && f[0].Type != want {
+					return errorf(r.Pos, "%s: the address is not of family %s, which the rule's matches fix", StmtString(s), familyName(net))
+				}
+			}
 		}
 	}
 	return nil
@@ -566,27 +697,25 @@ func checkPlacement(t *Table, b *BaseSpec, ch *Chain) error {
 			switch s := s.(type) {
 			case *NAT:
 				ok := b.Type == ChainNAT
+				// The hooks of nft_nat_validate and nft_masq_validate.
+				where := "prerouting or output"
 				switch s.Kind {
-				case NATSNAT, NATMasquerade:
+				case NATSNAT:
 					ok = ok && (b.Hook == HookPostrouting || b.Hook == HookInput)
+					where = "postrouting or input"
+				case NATMasquerade:
+					ok = ok && b.Hook == HookPostrouting
+					where = "postrouting"
 				default:
 					ok = ok && (b.Hook == HookPrerouting || b.Hook == HookOutput)
 				}
 				if !ok {
-					where := "postrouting or input"
-					if s.Kind == NATDNAT || s.Kind == NATRedirect {
-						where = "prerouting or output"
-					}
 					return errorf(r.Pos, "%s is only valid in nat chains at %s (reached from chain %s at %s)",
 						s.Kind, where, ch.Name, b.Hook)
 				}
 			case *Reject:
 				if b.Hook == HookPostrouting {
 					return errorf(r.Pos, "reject is not valid at hook postrouting")
-				}
-			case *Notrack:
-				if b.Hook != HookPrerouting && b.Hook != HookOutput {
-					return errorf(r.Pos, "notrack is only valid at hooks prerouting and output")
 				}
 			}
 		}

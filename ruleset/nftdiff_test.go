@@ -1,0 +1,133 @@
+package ruleset
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestAgreesWithNftOnWhatIsValid builds random rules from pieces of the
+// language nfgo implements, each in a base chain of a random family, type
+// and hook, and loads each ruleset into nfgo and, in a network namespace
+// of its own, into the kernel with nft. The two must take and refuse the
+// same rulesets: nft's evaluation (protocol dependencies, NAT families and
+// ports) and the kernel's checks of where an expression may be (NAT and
+// masquerade hooks, reject at postrouting) are the reference. Rules the
+// kernel lacks an expression for (queue, here) count as taken. Pieces nft
+// treats inconsistently are left out: a set of transport protocols
+// (meta l4proto { tcp, udp }) fixes, for nft, one of them as the protocol
+// of the rule, and which one depends on what follows.
+func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root for a network namespace")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("skipping: no nft (Debian package nftables)")
+	}
+	ns := "nfgo-nftdiff-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("skipping: ip netns add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+
+	n := 400
+	if testing.Short() {
+		n = 100
+	}
+	r := rand.New(rand.NewPCG(3, 2))
+	for range n {
+		table := []string{"ip", "ip6", "inet"}[r.IntN(3)]
+		ck := nftChainKinds[r.IntN(len(nftChainKinds))]
+		var parts []string
+		for range r.IntN(3) {
+			parts = append(parts, pickPiece(r, nftMatches, table))
+		}
+		if r.IntN(2) == 0 {
+			parts = append(parts, pickPiece(r, nftStmts, table))
+		}
+		parts = append(parts, pickPiece(r, nftEnds, table))
+		rule := strings.TrimSpace(strings.Join(parts, " "))
+		if rule == "" {
+			continue
+		}
+		src := fmt.Sprintf("table %s t {\n chain other {\n }\n chain c {\n  type %s hook %s priority %s; policy accept;\n  %s\n }\n}\n",
+			table, ck.typ, ck.hook, ck.prio, rule)
+
+		cmds, nfgoErr := Parse("t.nft", []byte(src), ParseOptions{})
+		if nfgoErr == nil {
+			_, nfgoErr = New(Options{}).Apply(cmds)
+		}
+		cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader("flush ruleset\n" + src)
+		out, err := cmd.CombinedOutput()
+		var refusals [][]byte
+		if err != nil {
+			refusals = nftRefusals(out)
+		}
+		switch {
+		case nfgoErr != nil && len(refusals) == 0:
+			t.Errorf("%s %s chain at %s: %q: nfgo refuses it (%v), nft takes it", table, ck.typ, ck.hook, rule, nfgoErr)
+		case nfgoErr == nil && len(refusals) > 0:
+			t.Errorf("%s %s chain at %s: %q: nfgo takes it, nft refuses it: %s", table, ck.typ, ck.hook, rule, refusals[0])
+		}
+	}
+}
+
+// A piece of a rule, and the table family it needs ("" for any).
+type rulePiece struct{ text, family string }
+
+func pickPiece(r *rand.Rand, pieces []rulePiece, table string) string {
+	for {
+		p := pieces[r.IntN(len(pieces))]
+		if p.family == "" || table == "inet" || table == p.family {
+			return p.text
+		}
+	}
+}
+
+var nftMatches = []rulePiece{
+	{"ip saddr 198.18.0.0/15", "ip"}, {"ip daddr != 198.18.1.1", "ip"}, {"ip6 saddr 2001:db8::/32", "ip6"},
+	{"ip protocol tcp", "ip"}, {"ip protocol udp", "ip"}, {"ip6 nexthdr udp", "ip6"}, {"ip6 nexthdr icmpv6", "ip6"},
+	{"meta l4proto tcp", ""}, {"meta l4proto udp", ""}, {"meta l4proto icmp", ""}, {"meta l4proto != udp", ""},
+	{"tcp dport 22", ""}, {"tcp dport { 22, 80 }", ""}, {"tcp dport 1000-2000", ""}, {"udp sport 53", ""},
+	{"th dport 80", ""}, {"tcp flags syn", ""}, {"tcp flags & (syn | ack) == syn", ""}, {"tcp flags ! syn,ack", ""},
+	{"icmp type echo-request", "ip"}, {"icmpv6 type echo-request", "ip6"}, {"icmp code 0", "ip"},
+	{"ct state established,related", ""}, {"ct state { new, established }", ""}, {"ct state new,untracked", ""},
+	{"ct mark 0x1", ""}, {"meta mark 0x10", ""}, {"iifname \"eth0\"", ""}, {"oifname { \"eth0\", \"eth1\" }", ""},
+	{"fib daddr type local", ""}, {"ct status dnat", ""}, {"ip ttl 64", "ip"}, {"meta length 100-200", ""},
+	{"meta pkttype host", ""}, {"ct direction original", ""}, {"ip6 hoplimit 1", "ip6"}, {"ip6 daddr ::1", "ip6"},
+	{"udp length 8", ""}, {"tcp sport != 1-1023", ""}, {"ip saddr . tcp dport { 198.18.0.1 . 22 }", "ip"},
+	{"ct zone 1", ""}, {"meta nfproto ipv4", ""}, {"meta nfproto ipv6", ""}, {"ip dscp 0x2e", "ip"},
+	{"ip length 20-1500", "ip"}, {"udp dport { 53, 123 }", ""},
+}
+
+var nftStmts = []rulePiece{
+	{"counter", ""}, {"log prefix \"x \"", ""}, {"log level warn", ""}, {"limit rate 10/second", ""},
+	{"limit rate over 1 mbytes/second", ""}, {"meta mark set 0x1", ""}, {"ct mark set 0x2", ""},
+	{"ct mark set meta mark", ""}, {"meta mark set ct mark", ""}, {"notrack", ""},
+}
+
+var nftEnds = []rulePiece{
+	{"", ""}, {"accept", ""}, {"drop", ""}, {"return", ""}, {"continue", ""}, {"jump other", ""}, {"goto other", ""},
+	{"tcp dport vmap { 22 : accept, 80 : drop }", ""},
+	{"reject", ""}, {"reject with tcp reset", ""}, {"reject with icmp type port-unreachable", "ip"},
+	{"reject with icmp type host-unreachable", ""}, {"reject with icmpv6 type admin-prohibited", "ip6"},
+	{"reject with icmpv6 type no-route", ""}, {"reject with icmpx type port-unreachable", ""},
+	{"dnat to 198.18.0.1", ""}, {"dnat to 198.18.0.1:80", "ip"}, {"dnat to [2001:db8::1]:80", "ip6"},
+	{"dnat ip to 198.18.0.1", ""}, {"dnat ip6 to [2001:db8::1]", ""}, {"dnat ip6 to [2001:db8::1]:80", ""},
+	{"udp dport 53 dnat ip to 198.18.0.1:5353", ""}, {"dnat to tcp dport map { 80 : 198.18.0.1 }", "ip"},
+	{"snat to 198.18.0.1", "ip"}, {"snat to 198.18.0.1-198.18.0.9", "ip"}, {"snat to 198.18.0.1 persistent", "ip"},
+	{"snat to 2001:db8::1", "ip6"}, {"snat ip to 198.18.0.1", ""},
+	{"masquerade", ""}, {"masquerade random", ""}, {"masquerade to :1000-2000", ""},
+	{"redirect", ""}, {"redirect to :8080", ""}, {"meta l4proto tcp redirect to :22", ""},
+}
+
+var nftChainKinds = []struct{ typ, hook, prio string }{
+	{"filter", "prerouting", "-300"}, {"filter", "input", "0"}, {"filter", "forward", "0"},
+	{"filter", "output", "0"}, {"filter", "postrouting", "0"}, {"route", "output", "-150"},
+	{"nat", "prerouting", "-100"}, {"nat", "input", "100"}, {"nat", "output", "-100"}, {"nat", "postrouting", "100"},
+}
