@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -167,6 +168,14 @@ func TestStatementResults(t *testing.T) {
 		res, p, _ := evalChain(t, src, udp53)
 		if p.Flags&packet.FlagNoTrack == 0 || res.Verdict != NFDrop {
 			t.Errorf("flags %v, %+v", p.Flags, res)
+		}
+	})
+	t.Run("notrack leaves a tracked packet tracked", func(t *testing.T) {
+		// At input conntrack has run: as nft_notrack_eval, the packet
+		// keeps its entry.
+		res, p, _ := evalChain(t, inputChain("accept", "notrack", "ct state untracked drop"), tcpSyn, ctEst)
+		if p.Flags&packet.FlagNoTrack != 0 || p.CT != 1 || p.CTInfo != uint8(conntrack.InfoEstablished) || res.Verdict != NFAccept {
+			t.Errorf("flags %v, ct %d info %d, %+v", p.Flags, p.CT, p.CTInfo, res)
 		}
 	})
 }
