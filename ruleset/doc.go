@@ -32,8 +32,9 @@ package ruleset
 //   - Address ranges that are exactly a prefix print as the prefix, as nft
 //     does; ports always print as numbers, protocols by name.
 //   - A plain `reject` is icmpx port-unreachable (the kernel's reply is the
-//     same in ip and ip6 tables); `reject with icmp port-unreachable` also
-//     prints as `reject`.
+//     same in ip and ip6 tables); in an ip table `reject with icmp
+//     port-unreachable` is the plain reject and prints as `reject`, as nft
+//     prints it (in an ip6 table, icmpv6 port-unreachable).
 //   - `iif "name"` is kept as a name and compared with Env.IfName when a
 //     packet is evaluated, where nft resolves it once, when the rule is
 //     added.
@@ -47,5 +48,13 @@ package ruleset
 //     not followed: nft takes one element of a set of transport protocols
 //     (meta l4proto { tcp, udp }) as the rule's protocol and refuses a
 //     match of another after it, where nfgo takes the rule.
-//     TestAgreesWithNftOnWhatIsValid holds nfgo to the kernel's nft on
-//     random rules.
+//     Where nft completes a rule, so does nfgo: meta l4proto tcp in front
+//     of a tcp reset that nothing else limits to TCP (listed, as nft lists
+//     it, only in inet tables), meta nfproto in front of an icmp or icmpv6
+//     reply in inet tables (not listed), th ports after tcp or udp become
+//     that protocol's. TestAgreesWithNftOnWhatIsValid holds nfgo to the
+//     kernel's nft on random rules: the same rules taken, and listed alike.
+//   - A match of meta l4proto, ip protocol, ip6 nexthdr or meta nfproto
+//     before a match of that protocol's header prints as written, where nft
+//     folds it into the header match (meta l4proto tcp tcp dport 22 lists
+//     as tcp dport 22).

@@ -183,19 +183,64 @@ func StmtString(s Stmt) string {
 	return sb.String()
 }
 
-func (r *Rule) write(sb *strings.Builder) {
-	for i, s := range r.Stmts {
+func (r *Rule) write(sb *strings.Builder) { r.writeIn(sb, 0) }
+
+// writeIn prints the rule of a table of family fam.
+func (r *Rule) writeIn(sb *strings.Builder, fam packet.Family) {
+	stmts := r.Stmts
+	if impliedDependency(stmts, fam) {
+		stmts = stmts[1:]
+	}
+	for i, s := range stmts {
 		if i > 0 {
 			sb.WriteByte(' ')
 		}
 		s.write(sb)
 	}
 	if r.Comment != "" {
-		if len(r.Stmts) > 0 {
+		if len(stmts) > 0 {
 			sb.WriteByte(' ')
 		}
 		sb.WriteString(`comment "` + r.Comment + `"`)
 	}
+}
+
+// impliedDependency reports whether the rule, in a table of family fam,
+// starts with a match that nft lists as implied by a reject later in it
+// (the dependency addDependency adds, or the same match written): nft
+// leaves it out when only matches come between them. That is meta nfproto
+// before an icmp or icmpv6 reply, and in ip and ip6 tables meta l4proto
+// tcp before a tcp reset. Parsing the listing puts it back.
+func impliedDependency(stmts []Stmt, fam packet.Family) bool {
+	if len(stmts) < 2 {
+		return false
+	}
+	m, ok := stmts[0].(*Match)
+	if !ok || m.Op != OpImplicit {
+		return false
+	}
+	sel, ok := m.Left.(*Selector)
+	v, one := m.Right.(*Const)
+	if !ok || !one || len(v.B) != 1 {
+		return false
+	}
+	for _, s := range stmts[1:] {
+		switch s := s.(type) {
+		case *Match:
+			continue
+		case *Reject:
+			switch sel.Key {
+			case SelMetaNfproto:
+				return s.Kind == RejectICMP && v.B[0] == uint8(packet.FamilyIPv4) ||
+					s.Kind == RejectICMPv6 && v.B[0] == uint8(packet.FamilyIPv6)
+			case SelMetaL4proto:
+				return s.Kind == RejectTCPReset && v.B[0] == protoTCP &&
+					(fam == packet.FamilyIPv4 || fam == packet.FamilyIPv6)
+			}
+		}
+		return false
+	}
+	return false
 }
 
 // String prints the rule as `nft list` does.

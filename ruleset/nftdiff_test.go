@@ -17,10 +17,12 @@ import (
 // same rulesets: nft's evaluation (protocol dependencies, NAT families and
 // ports) and the kernel's checks of where an expression may be (NAT and
 // masquerade hooks, reject at postrouting) are the reference. Rules the
-// kernel lacks an expression for (queue, here) count as taken. Pieces nft
-// treats inconsistently are left out: a set of transport protocols
-// (meta l4proto { tcp, udp }) fixes, for nft, one of them as the protocol
-// of the rule, and which one depends on what follows.
+// kernel lacks an expression for (queue, here) count as taken. What both
+// take, nfgo must print as nft lists it from the kernel.
+//
+// Pieces nft treats inconsistently are left out: a set of transport
+// protocols (meta l4proto { tcp, udp }) fixes, for nft, one of them as the
+// protocol of the rule, and which one depends on what follows.
 func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root for a network namespace")
@@ -58,8 +60,9 @@ func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
 			table, ck.typ, ck.hook, ck.prio, rule)
 
 		cmds, nfgoErr := Parse("t.nft", []byte(src), ParseOptions{})
+		var rs *Ruleset
 		if nfgoErr == nil {
-			_, nfgoErr = New(Options{}).Apply(cmds)
+			rs, nfgoErr = New(Options{}).Apply(cmds)
 		}
 		cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader("flush ruleset\n" + src)
@@ -73,8 +76,50 @@ func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
 			t.Errorf("%s %s chain at %s: %q: nfgo refuses it (%v), nft takes it", table, ck.typ, ck.hook, rule, nfgoErr)
 		case nfgoErr == nil && len(refusals) > 0:
 			t.Errorf("%s %s chain at %s: %q: nfgo takes it, nft refuses it: %s", table, ck.typ, ck.hook, rule, refusals[0])
+		case nfgoErr == nil && err == nil && !foldsProtocol(parts):
+			out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
+			if err != nil {
+				t.Fatalf("nft list ruleset: %v: %s", err, out)
+			}
+			if want, got := chainBody(string(out)), chainBody(rs.String()); got != want {
+				t.Errorf("%s %s chain at %s: %q: nfgo prints\n%s\nnft lists\n%s", table, ck.typ, ck.hook, rule, got, want)
+			}
 		}
 	}
+}
+
+// foldsProtocol reports whether nft lists a rule otherwise than written,
+// where nfgo prints what was written: a match of meta l4proto, ip
+// protocol, ip6 nexthdr or meta nfproto before another piece, which nft
+// folds into a header match after it (meta l4proto tcp tcp dport 22 lists
+// as tcp dport 22) or moves; and th after icmp, which nft lists as the
+// icmp field at th's offset (icmp code 0 th dport 80 lists as icmp code
+// net-unreachable icmp checksum 80).
+func foldsProtocol(parts []string) bool {
+	icmp := false
+	for _, p := range parts {
+		if strings.HasPrefix(p, "icmp") && !strings.HasPrefix(p, "icmpx") {
+			icmp = true
+		}
+		if icmp && strings.HasPrefix(p, "th ") {
+			return true
+		}
+	}
+	for i, p := range parts {
+		for _, pre := range []string{"meta l4proto ", "ip protocol ", "ip6 nexthdr ", "meta nfproto "} {
+			if strings.HasPrefix(p, pre) && !strings.HasPrefix(p, pre+"!=") && i+1 < len(parts) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// chainBody is the base chain c of a listing: its type line and its rule.
+func chainBody(listing string) string {
+	_, after, _ := strings.Cut(listing, "chain c {")
+	body, _, _ := strings.Cut(after, "\n\t}")
+	return strings.TrimSpace(body)
 }
 
 // A piece of a rule, and the table family it needs ("" for any).

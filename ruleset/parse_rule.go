@@ -24,7 +24,95 @@ func (p *parser) parseRule(fam packet.Family) *Rule {
 	if len(r.Stmts) == 0 {
 		p.unexpected("statement")
 	}
+	addDependency(fam, r)
 	return r
+}
+
+// addDependency completes r as nft's evaluation does, from the protocols
+// its matches fix (protoCtx):
+//
+//   - A reject that nothing in r gives a protocol to gets the match it
+//     needs in front of the rule: meta l4proto tcp for a tcp reset, and in
+//     an inet table meta nfproto ipv4 or ipv6 for an icmp or icmpv6
+//     reply. Without it the rule would drop packets it cannot answer (a
+//     UDP packet with a TCP reset), which the kernel's rule does not match.
+//   - In an inet table whose rule fixes the network, a plain reject is
+//     that family's port unreachable, and a NAT address statement names
+//     its family (dnat ip to), as nft lists them.
+//   - A th port after tcp or udp is fixed is that protocol's port (tcp
+//     flags syn th dport 80 lists as tcp flags syn tcp dport 80).
+//
+// What contradicts the rule's protocols is left for validation to refuse.
+func addDependency(fam packet.Family, r *Rule) {
+	c := newProtoCtx(fam)
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Match:
+			specializeTH(s.Left, c.l4)
+		case *VMap:
+			specializeTH(s.Key, c.l4)
+		}
+		if c.step(s) != "" {
+			return
+		}
+		switch s := s.(type) {
+		case *NAT:
+			if fam == packet.FamilyInet && s.Addr != nil && s.Family == 0 {
+				s.Family = c.net
+			}
+		case *Reject:
+			if fam == packet.FamilyInet && s.plain && c.net != 0 {
+				s.Kind, s.Code = RejectICMP, 3
+				if c.net == packet.FamilyIPv6 {
+					s.Kind, s.Code = RejectICMPv6, 4
+				}
+			}
+			var dep *Match
+			switch {
+			case s.Kind == RejectTCPReset && c.l4 == 0:
+				dep = constMatch(SelMetaL4proto, TypeInetProto, protoTCP)
+			case s.Kind == RejectICMP && c.net == 0 && fam == packet.FamilyInet:
+				dep = constMatch(SelMetaNfproto, TypeNFProto, uint8(packet.FamilyIPv4))
+			case s.Kind == RejectICMPv6 && c.net == 0 && fam == packet.FamilyInet:
+				dep = constMatch(SelMetaNfproto, TypeNFProto, uint8(packet.FamilyIPv6))
+			default:
+				return
+			}
+			r.Stmts = append([]Stmt{dep}, r.Stmts...)
+			return
+		}
+	}
+}
+
+// specializeTH turns the th selectors of e into those of transport l4,
+// when it is tcp or udp.
+func specializeTH(e Expr, l4 uint8) {
+	switch e := e.(type) {
+	case *Selector:
+		switch {
+		case e.Key == SelTHSport && l4 == protoTCP:
+			e.Key = SelTCPSport
+		case e.Key == SelTHDport && l4 == protoTCP:
+			e.Key = SelTCPDport
+		case e.Key == SelTHSport && l4 == protoUDP:
+			e.Key = SelUDPSport
+		case e.Key == SelTHDport && l4 == protoUDP:
+			e.Key = SelUDPDport
+		}
+	case *Concat:
+		for _, p := range e.Parts {
+			specializeTH(p, l4)
+		}
+	case *Bitwise:
+		specializeTH(e.X, l4)
+	}
+}
+
+// constMatch is the match of a one-byte selector with one value.
+func constMatch(key SelKey, t Type, v uint8) *Match {
+	m := &Match{Left: &Selector{Key: key}, Op: OpImplicit, Right: &Const{Field: fieldOf(t), B: []byte{v}}}
+	m.compile()
+	return m
 }
 
 func isTerminal(s Stmt) bool {

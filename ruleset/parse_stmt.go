@@ -125,6 +125,7 @@ func (p *parser) parseReject(fam packet.Family) Stmt {
 	p.next()
 	r := &Reject{Kind: RejectICMPx, Code: ICMPxPortUnreach}
 	if !p.acceptWord("with") {
+		r.plain = true
 		return r
 	}
 	t := p.expect(tWord, "icmp, icmpv6, icmpx or tcp")
@@ -152,6 +153,12 @@ func (p *parser) parseReject(fam packet.Family) Stmt {
 		p.fail(ct.Pos, "%v", err)
 	}
 	r.Code = c.B[0]
+	if r.Kind == RejectICMP && r.Code == 3 && fam == packet.FamilyIPv4 || r.Kind == RejectICMPv6 && r.Code == 4 && fam == packet.FamilyIPv6 {
+		// Port unreachable in the table's own family is the plain
+		// reject, and lists as it, as nft lists it; in an inet table it
+		// stays what it says.
+		r.Kind, r.Code = RejectICMPx, ICMPxPortUnreach
+	}
 	return r
 }
 
@@ -207,12 +214,16 @@ func (p *parser) parseNAT(fam packet.Family) Stmt {
 	n := &NAT{Kind: natKinds[kt.Text]}
 	addrOK := n.Kind == NATSNAT || n.Kind == NATDNAT
 	if addrOK && (p.isWord("ip") || p.isWord("ip6")) && p.peekAt(1).Kind == tWord && p.peekAt(1).Text == "to" {
-		// In an ip or ip6 table only the table's family is valid; the
-		// rule's check of protocols (checkProtocols) refuses the other.
+		// In an ip or ip6 table only the table's family is valid, and it
+		// is dropped, as nft drops it; the rule's check of protocols
+		// (checkProtocols) refuses the other.
 		if p.next().Text == "ip" {
 			n.Family = packet.FamilyIPv4
 		} else {
 			n.Family = packet.FamilyIPv6
+		}
+		if n.Family == fam {
+			n.Family = 0
 		}
 	}
 	if p.acceptWord("to") {

@@ -40,6 +40,8 @@ const (
 type Reject struct {
 	Kind RejectKind
 	Code uint8
+
+	plain bool // written without "with": nft picks the reply (addDependency)
 }
 
 func (*Reject) stmtNode() {}
@@ -52,14 +54,8 @@ func (r *Reject) write(sb *strings.Builder) {
 		sb.WriteString(" with tcp reset")
 		return
 	case RejectICMP:
-		if r.Code == 3 {
-			return
-		}
 		f = fieldOf(TypeICMPCode)
 	case RejectICMPv6:
-		if r.Code == 4 {
-			return
-		}
 		f = fieldOf(TypeICMPv6Code)
 	case RejectICMPx:
 		if r.Code == ICMPxPortUnreach {

@@ -214,7 +214,7 @@ func writeChain(sb *strings.Builder, t *Table, c *Chain) {
 	}
 	for _, r := range c.Rules {
 		sb.WriteString("\t\t")
-		r.write(sb)
+		r.writeIn(sb, t.Family)
 		sb.WriteString("\n")
 	}
 	sb.WriteString("\t}\n")

@@ -321,125 +321,150 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 }
 
 // checkProtocols follows the network and transport protocols that the
-// matches of r fix, statement by statement, as nft's evaluation does, and
-// refuses what contradicts them, with nft's messages: matches on two
-// protocols no packet is at once (tcp dport 22 udp dport 53; ip saddr and
-// ip6 daddr in an inet table), a reject of the other family's ICMP, a tcp
-// reset of what is not TCP, a NAT address of the other family, and in an
-// inet table a NAT address whose family nothing fixes.
-//
-// A match fixes a protocol when its selector reads that protocol's header
-// (tcp dport fixes tcp, icmp type fixes ip and icmp; th fixes nothing), or
-// when it is meta l4proto, ip protocol or ip6 nexthdr (the transport) or
-// meta nfproto (the network) equal to one value. Such a match may
-// contradict what was fixed before: tcp dport 22 meta l4proto udp is
-// taken, as nft takes it, but any transport header matched after it is
-// then a conflict.
+// matches of r fix (protoCtx) and refuses what contradicts them, with
+// nft's messages: matches on two protocols no packet is at once (tcp dport
+// 22 udp dport 53; ip saddr and ip6 daddr in an inet table), a reject of
+// the other family's ICMP, a tcp reset of what is not TCP, a NAT address
+// of the other family, and in an inet table a NAT address whose family
+// nothing fixes.
 func checkProtocols(ti *tableIndex, r *Rule) error {
 	t := ti.t
-	var net packet.Family
-	if t.Family == packet.FamilyIPv4 || t.Family == packet.FamilyIPv6 {
-		net = t.Family
-	}
-	var l4 uint8
-	l4Name := ""
-	contradicted := false // a match fixed another transport than the one fixed before
-	var walk func(e Expr) error
-	walk = func(e Expr) error {
-		switch e := e.(type) {
-		case *Selector:
-			info := e.info()
-			if f := info.family; f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
-				if info.l4 == protoICMP || info.l4 == protoICMPv6 {
-					// An ICMP header fixes the network only when
-					// nothing has: ip6 daddr ::1 icmp type echo-request
-					// is taken, as nft takes it.
-					if net == 0 {
-						net = f
-					}
-				} else if net != 0 && net != f {
-					return errorf(r.Pos, "conflicting protocols specified: %s vs. %s", familyName(net), familyName(f))
-				} else {
-					net = f
-				}
-			}
-			if info.l4 != 0 && info.l4 != protoTH {
-				if l4 != 0 && (l4 != info.l4 || contradicted) {
-					return errorf(r.Pos, "conflicting protocols specified: %s vs. %s", l4Name, info.proto)
-				}
-				l4, l4Name = info.l4, info.proto
-			}
-		case *Concat:
-			for _, p := range e.Parts {
-				if err := walk(p); err != nil {
-					return err
-				}
-			}
-		case *Bitwise:
-			return walk(e.X)
-		}
-		return nil
-	}
+	c := newProtoCtx(t.Family)
 	for _, s := range r.Stmts {
-		switch s := s.(type) {
-		case *Match:
-			if err := walk(s.Left); err != nil {
-				return err
+		if msg := c.step(s); msg != "" {
+			return errorf(r.Pos, "%s", msg)
+		}
+		n, ok := s.(*NAT)
+		if !ok || n.Addr == nil {
+			continue
+		}
+		switch {
+		case n.Family != 0 && c.net != 0 && n.Family != c.net:
+			return errorf(r.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in nat statement",
+				familyName(c.net), familyName(n.Family))
+		case n.Family == 0 && c.net == 0:
+			return errorf(r.Pos, "ip or ip6 must be specified with address for inet tables.")
+		case n.Family == 0 && t.Family == packet.FamilyInet:
+			want := TypeIPv4Addr
+			if c.net == packet.FamilyIPv6 {
+				want = TypeIPv6Addr
 			}
-			sel, ok := s.Left.(*Selector)
-			c, one := s.Right.(*Const)
-			if !ok || !one || len(c.B) != 1 || s.Op != OpImplicit && s.Op != OpEq {
-				continue
-			}
-			switch sel.Key {
-			case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
-				contradicted = contradicted || l4 != 0 && l4 != c.B[0]
-				l4, l4Name = c.B[0], ExprString(c)
-			case SelMetaNfproto:
-				if f := packet.Family(c.B[0]); f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
-					net = f
-				}
-			}
-		case *VMap:
-			if err := walk(s.Key); err != nil {
-				return err
-			}
-		case *Reject:
-			switch {
-			case s.Kind == RejectTCPReset && l4 != 0 && l4 != protoTCP:
-				return errorf(r.Pos, "you cannot use tcp reset with this protocol")
-			case s.Kind == RejectICMP && net == packet.FamilyIPv6, s.Kind == RejectICMPv6 && net == packet.FamilyIPv4:
-				return errorf(r.Pos, "conflicting protocols specified: ip vs ip6")
-			}
-		case *NAT:
-			for _, x := range []Expr{s.Addr, s.Port} {
-				if m, ok := x.(*MapLookup); ok {
-					if err := walk(m.Key); err != nil {
-						return err
-					}
-				}
-			}
-			if s.Addr == nil {
-				continue
-			}
-			switch {
-			case s.Family != 0 && net != 0 && s.Family != net:
-				return errorf(r.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in nat statement",
-					familyName(net), familyName(s.Family))
-			case s.Family == 0 && net == 0:
-				return errorf(r.Pos, "ip or ip6 must be specified with address for inet tables.")
-			case s.Family == 0 && t.Family == packet.FamilyInet:
-				want := TypeIPv4Addr
-				if net == packet.FamilyIPv6 {
-					want = TypeIPv6Addr
-				}
-				if f := natAddrFields(ti, s.Addr); len(f) == 1 && f[0].Type != want {
-					return errorf(r.Pos, "%s: the address is not of family %s, which the rule's matches fix", StmtString(s), familyName(net))
-				}
+			if f := natAddrFields(ti, n.Addr); len(f) == 1 && f[0].Type != want {
+				return errorf(r.Pos, "%s: the address is not of family %s, which the rule's matches fix", StmtString(n), familyName(c.net))
 			}
 		}
 	}
 	return nil
+}
+
+// protoCtx is what the statements of a rule have fixed so far of its
+// network and transport protocols, followed statement by statement as
+// nft's evaluation follows them.
+//
+// A match fixes a protocol when its selector reads that protocol's header
+// (tcp dport fixes tcp, ip saddr fixes ip; th fixes nothing; an ICMP
+// header fixes the network only when nothing has), or when it is meta
+// l4proto, ip protocol or ip6 nexthdr (the transport) or meta nfproto
+// (the network) equal to one value. Such a match may contradict what was
+// fixed before: tcp dport 22 meta l4proto udp is taken, as nft takes it,
+// but any transport header matched after it is then a conflict.
+type protoCtx struct {
+	net          packet.Family // 0: not fixed
+	l4           uint8         // 0: not fixed
+	l4Name       string
+	contradicted bool // a match fixed another transport than the one fixed before
+}
+
+// newProtoCtx is the context at the start of a rule of a table of family
+// fam: an ip or ip6 table fixes the network.
+func newProtoCtx(fam packet.Family) protoCtx {
+	var c protoCtx
+	if fam == packet.FamilyIPv4 || fam == packet.FamilyIPv6 {
+		c.net = fam
+	}
+	return c
+}
+
+// step follows statement s. It returns nft's message when s contradicts
+// what is fixed, else "".
+func (c *protoCtx) step(s Stmt) string {
+	switch s := s.(type) {
+	case *Match:
+		if msg := c.reads(s.Left); msg != "" {
+			return msg
+		}
+		sel, ok := s.Left.(*Selector)
+		v, one := s.Right.(*Const)
+		if !ok || !one || len(v.B) != 1 || s.Op != OpImplicit && s.Op != OpEq {
+			return ""
+		}
+		switch sel.Key {
+		case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
+			c.contradicted = c.contradicted || c.l4 != 0 && c.l4 != v.B[0]
+			c.l4, c.l4Name = v.B[0], ExprString(v)
+		case SelMetaNfproto:
+			if f := packet.Family(v.B[0]); f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
+				c.net = f
+			}
+		}
+	case *VMap:
+		return c.reads(s.Key)
+	case *Reject:
+		switch {
+		case s.Kind == RejectTCPReset && c.l4 != 0 && c.l4 != protoTCP:
+			return "you cannot use tcp reset with this protocol"
+		case s.Kind == RejectICMP && c.net == packet.FamilyIPv6, s.Kind == RejectICMPv6 && c.net == packet.FamilyIPv4:
+			return "conflicting protocols specified: ip vs ip6"
+		}
+	case *NAT:
+		for _, x := range []Expr{s.Addr, s.Port} {
+			if m, ok := x.(*MapLookup); ok {
+				if msg := c.reads(m.Key); msg != "" {
+					return msg
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// reads follows the headers that e reads.
+func (c *protoCtx) reads(e Expr) string {
+	switch e := e.(type) {
+	case *Selector:
+		info := e.info()
+		if f := info.family; f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
+			switch {
+			case info.l4 == protoICMP || info.l4 == protoICMPv6:
+				// An ICMP header fixes the network only when nothing
+				// has fixed it or the transport: ip6 daddr ::1 icmp type
+				// echo-request and meta l4proto icmp icmp code 0 are taken
+				// with any network, as nft takes them.
+				if c.net == 0 && c.l4 != info.l4 {
+					c.net = f
+				}
+			case c.net != 0 && c.net != f:
+				return "conflicting protocols specified: " + familyName(c.net) + " vs. " + familyName(f)
+			default:
+				c.net = f
+			}
+		}
+		if info.l4 != 0 && info.l4 != protoTH {
+			if c.l4 != 0 && (c.l4 != info.l4 || c.contradicted) {
+				return "conflicting protocols specified: " + c.l4Name + " vs. " + info.proto
+			}
+			c.l4, c.l4Name = info.l4, info.proto
+		}
+	case *Concat:
+		for _, p := range e.Parts {
+			if msg := c.reads(p); msg != "" {
+				return msg
+			}
+		}
+	case *Bitwise:
+		return c.reads(e.X)
+	}
+	return ""
 }
 
 // transportKnown reports whether a match of r before s fixes the transport
