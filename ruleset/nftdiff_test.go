@@ -56,8 +56,8 @@ func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
 		if rule == "" {
 			continue
 		}
-		src := fmt.Sprintf("table %s t {\n chain other {\n }\n chain c {\n  type %s hook %s priority %s; policy accept;\n  %s\n }\n}\n",
-			table, ck.typ, ck.hook, ck.prio, rule)
+		src := fmt.Sprintf("table %s t {\n%s chain other {\n }\n chain c {\n  type %s hook %s priority %s; policy accept;\n  %s\n }\n}\n",
+			table, nftSets, ck.typ, ck.hook, ck.prio, rule)
 
 		cmds, nfgoErr := Parse("t.nft", []byte(src), ParseOptions{})
 		var rs *Ruleset
@@ -92,18 +92,21 @@ func TestAgreesWithNftOnWhatIsValid(t *testing.T) {
 // where nfgo prints what was written: a match of meta l4proto, ip
 // protocol, ip6 nexthdr or meta nfproto before another piece, which nft
 // folds into a header match after it (meta l4proto tcp tcp dport 22 lists
-// as tcp dport 22) or moves; and th after icmp, which nft lists as the
-// icmp field at th's offset (icmp code 0 th dport 80 lists as icmp code
-// net-unreachable icmp checksum 80).
+// as tcp dport 22) or moves; th after icmp, which nft lists as the icmp
+// field at th's offset (icmp code 0 th dport 80 lists as icmp code
+// net-unreachable icmp checksum 80); and th before tcp or udp, which nft
+// moves after it (th dport 80 udp sport 53 lists as udp sport 53 udp
+// dport 80).
 func foldsProtocol(parts []string) bool {
-	icmp := false
+	icmp, th := false, false
 	for _, p := range parts {
 		if strings.HasPrefix(p, "icmp") && !strings.HasPrefix(p, "icmpx") {
 			icmp = true
 		}
-		if icmp && strings.HasPrefix(p, "th ") {
+		if icmp && strings.HasPrefix(p, "th ") || th && (strings.HasPrefix(p, "tcp ") || strings.HasPrefix(p, "udp ")) {
 			return true
 		}
+		th = th || strings.HasPrefix(p, "th ")
 	}
 	for i, p := range parts {
 		for _, pre := range []string{"meta l4proto ", "ip protocol ", "ip6 nexthdr ", "meta nfproto "} {
@@ -134,7 +137,19 @@ func pickPiece(r *rand.Rand, pieces []rulePiece, table string) string {
 	}
 }
 
+// nftSets are the named sets and maps of every table the test builds.
+const nftSets = ` set s4 { type ipv4_addr; flags interval; elements = { 198.18.0.0/16 } }
+ set s6 { type ipv6_addr; elements = { 2001:db8::1 } }
+ set ports { type inet_service; elements = { 22, 80 } }
+ set pp { type ipv4_addr . inet_service; elements = { 198.18.0.1 . 22 } }
+ map mm { type ipv4_addr : mark; elements = { 198.18.0.1 : 0x1 } }
+ map vm { type inet_service : verdict; elements = { 22 : accept } }
+ map dm { type ipv4_addr : ipv4_addr; elements = { 198.18.0.2 : 198.18.0.1 } }
+`
+
 var nftMatches = []rulePiece{
+	{"ip saddr @s4", "ip"}, {"ip daddr != @s4", "ip"}, {"ip6 saddr @s6", "ip6"}, {"ip saddr @s6", "ip"},
+	{"tcp dport @ports", ""}, {"udp dport != @ports", ""}, {"th dport @ports", ""}, {"ip saddr . tcp dport @pp", "ip"},
 	{"ip saddr 198.18.0.0/15", "ip"}, {"ip daddr != 198.18.1.1", "ip"}, {"ip6 saddr 2001:db8::/32", "ip6"},
 	{"ip protocol tcp", "ip"}, {"ip protocol udp", "ip"}, {"ip6 nexthdr udp", "ip6"}, {"ip6 nexthdr icmpv6", "ip6"},
 	{"meta l4proto tcp", ""}, {"meta l4proto udp", ""}, {"meta l4proto icmp", ""}, {"meta l4proto != udp", ""},
@@ -151,12 +166,15 @@ var nftMatches = []rulePiece{
 }
 
 var nftStmts = []rulePiece{
+	{"meta mark set ip saddr map @mm", "ip"}, {"ct mark set ip daddr map { 198.18.0.1 : 0x5 }", "ip"},
 	{"counter", ""}, {"log prefix \"x \"", ""}, {"log level warn", ""}, {"limit rate 10/second", ""},
 	{"limit rate over 1 mbytes/second", ""}, {"meta mark set 0x1", ""}, {"ct mark set 0x2", ""},
 	{"ct mark set meta mark", ""}, {"meta mark set ct mark", ""}, {"notrack", ""},
 }
 
 var nftEnds = []rulePiece{
+	{"tcp dport vmap @vm", ""}, {"udp dport vmap @vm", ""}, {"dnat to ip saddr map @dm", "ip"},
+	{"dnat ip to ip saddr map @dm", ""},
 	{"", ""}, {"accept", ""}, {"drop", ""}, {"return", ""}, {"continue", ""}, {"jump other", ""}, {"goto other", ""},
 	{"tcp dport vmap { 22 : accept, 80 : drop }", ""},
 	{"reject", ""}, {"reject with tcp reset", ""}, {"reject with icmp type port-unreachable", "ip"},

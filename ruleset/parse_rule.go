@@ -52,14 +52,13 @@ func addDependency(fam packet.Family, r *Rule) {
 		case *VMap:
 			specializeTH(s.Key, c.l4)
 		}
+		if n, ok := s.(*NAT); ok && fam == packet.FamilyInet && n.Addr != nil && n.Family == 0 {
+			n.Family = c.net // before its map's key is read, as checkProtocols
+		}
 		if c.step(s) != "" {
 			return
 		}
 		switch s := s.(type) {
-		case *NAT:
-			if fam == packet.FamilyInet && s.Addr != nil && s.Family == 0 {
-				s.Family = c.net
-			}
 		case *Reject:
 			if fam == packet.FamilyInet && s.plain && c.net != 0 {
 				s.Kind, s.Code = RejectICMP, 3
@@ -69,6 +68,11 @@ func addDependency(fam packet.Family, r *Rule) {
 			}
 			var dep *Match
 			switch {
+			case s.Kind == RejectTCPReset && c.l4 == 0 && specializeAllTH(r, protoTCP):
+				// A th port is then a tcp port, and the tcp match the
+				// dependency (tcp reset of ... th dport 22 lists as tcp
+				// dport 22, as nft lists it).
+				return
 			case s.Kind == RejectTCPReset && c.l4 == 0:
 				dep = constMatch(SelMetaL4proto, TypeInetProto, protoTCP)
 			case s.Kind == RejectICMP && c.net == 0 && fam == packet.FamilyInet:
@@ -84,11 +88,27 @@ func addDependency(fam packet.Family, r *Rule) {
 	}
 }
 
+// specializeAllTH turns the th selectors of r's matches into those of
+// transport l4 and reports whether there were any.
+func specializeAllTH(r *Rule, l4 uint8) bool {
+	any := false
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Match:
+			any = specializeTH(s.Left, l4) || any
+		case *VMap:
+			any = specializeTH(s.Key, l4) || any
+		}
+	}
+	return any
+}
+
 // specializeTH turns the th selectors of e into those of transport l4,
-// when it is tcp or udp.
-func specializeTH(e Expr, l4 uint8) {
+// when it is tcp or udp, and reports whether it changed one.
+func specializeTH(e Expr, l4 uint8) bool {
 	switch e := e.(type) {
 	case *Selector:
+		old := e.Key
 		switch {
 		case e.Key == SelTHSport && l4 == protoTCP:
 			e.Key = SelTCPSport
@@ -99,13 +119,17 @@ func specializeTH(e Expr, l4 uint8) {
 		case e.Key == SelTHDport && l4 == protoUDP:
 			e.Key = SelUDPDport
 		}
+		return e.Key != old
 	case *Concat:
+		changed := false
 		for _, p := range e.Parts {
-			specializeTH(p, l4)
+			changed = specializeTH(p, l4) || changed
 		}
+		return changed
 	case *Bitwise:
-		specializeTH(e.X, l4)
+		return specializeTH(e.X, l4)
 	}
+	return false
 }
 
 // constMatch is the match of a one-byte selector with one value.

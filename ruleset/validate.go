@@ -331,27 +331,27 @@ func checkProtocols(ti *tableIndex, r *Rule) error {
 	t := ti.t
 	c := newProtoCtx(t.Family)
 	for _, s := range r.Stmts {
+		// A NAT statement's family is settled before its map's key is
+		// read: dnat to ip saddr map @m in an inet table names no family.
+		if n, ok := s.(*NAT); ok && n.Addr != nil {
+			switch {
+			case n.Family != 0 && c.net != 0 && n.Family != c.net:
+				return errorf(r.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in nat statement",
+					familyName(c.net), familyName(n.Family))
+			case n.Family == 0 && c.net == 0:
+				return errorf(r.Pos, "ip or ip6 must be specified with address for inet tables.")
+			case n.Family == 0 && t.Family == packet.FamilyInet:
+				want := TypeIPv4Addr
+				if c.net == packet.FamilyIPv6 {
+					want = TypeIPv6Addr
+				}
+				if f := natAddrFields(ti, n.Addr); len(f) == 1 && f[0].Type != want {
+					return errorf(r.Pos, "%s: the address is not of family %s, which the rule's matches fix", StmtString(n), familyName(c.net))
+				}
+			}
+		}
 		if msg := c.step(s); msg != "" {
 			return errorf(r.Pos, "%s", msg)
-		}
-		n, ok := s.(*NAT)
-		if !ok || n.Addr == nil {
-			continue
-		}
-		switch {
-		case n.Family != 0 && c.net != 0 && n.Family != c.net:
-			return errorf(r.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in nat statement",
-				familyName(c.net), familyName(n.Family))
-		case n.Family == 0 && c.net == 0:
-			return errorf(r.Pos, "ip or ip6 must be specified with address for inet tables.")
-		case n.Family == 0 && t.Family == packet.FamilyInet:
-			want := TypeIPv4Addr
-			if c.net == packet.FamilyIPv6 {
-				want = TypeIPv6Addr
-			}
-			if f := natAddrFields(ti, n.Addr); len(f) == 1 && f[0].Type != want {
-				return errorf(r.Pos, "%s: the address is not of family %s, which the rule's matches fix", StmtString(n), familyName(c.net))
-			}
 		}
 	}
 	return nil
@@ -409,6 +409,10 @@ func (c *protoCtx) step(s Stmt) string {
 		}
 	case *VMap:
 		return c.reads(s.Key)
+	case *MetaSet:
+		return c.readsValue(s.Value)
+	case *CTSet:
+		return c.readsValue(s.Value)
 	case *Reject:
 		switch {
 		case s.Kind == RejectTCPReset && c.l4 != 0 && c.l4 != protoTCP:
@@ -426,6 +430,16 @@ func (c *protoCtx) step(s Stmt) string {
 		}
 	}
 	return ""
+}
+
+// readsValue follows the headers that the value of a statement reads: a
+// selector (meta mark set ct mark) or a map's key (meta mark set ip saddr
+// map @marks).
+func (c *protoCtx) readsValue(v Expr) string {
+	if m, ok := v.(*MapLookup); ok {
+		return c.reads(m.Key)
+	}
+	return c.reads(v)
 }
 
 // reads follows the headers that e reads.
