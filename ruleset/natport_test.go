@@ -33,6 +33,8 @@ func TestNATPortNeedsATransportMatch(t *testing.T) {
 		{"ip saddr 198.18.0.2 dnat to 198.18.0.1 : tcp dport map { 80 : 8080 }", false},
 		{"meta l4proto tcp dnat to 198.18.0.1 : tcp dport map { 80 : 8080 }", true},
 		{"dnat to tcp dport map { 80 : 198.18.0.1 }", true},
+		{"dnat to tcp dport map { 80 : 198.18.0.1 }:8080", true},
+		{"dnat to ip saddr map { 198.18.0.2 : 198.18.0.1 }:8080", false},
 		{"redirect to :8080", false},
 		{"udp dport 53 redirect to :5353", true},
 		{"redirect", true},

@@ -174,7 +174,8 @@ var nftStmts = []rulePiece{
 
 var nftEnds = []rulePiece{
 	{"tcp dport vmap @vm", ""}, {"udp dport vmap @vm", ""}, {"dnat to ip saddr map @dm", "ip"},
-	{"dnat ip to ip saddr map @dm", ""},
+	{"dnat ip to ip saddr map @dm", ""}, {"meta l4proto tcp dnat ip to ip saddr map @dm : 8080", ""},
+	{"tcp dport 22 dnat to ip saddr map { 198.18.0.3 : 198.18.0.4 } : 8080-8090", "ip"},
 	{"", ""}, {"accept", ""}, {"drop", ""}, {"return", ""}, {"continue", ""}, {"jump other", ""}, {"goto other", ""},
 	{"tcp dport vmap { 22 : accept, 80 : drop }", ""},
 	{"reject", ""}, {"reject with tcp reset", ""}, {"reject with icmp type port-unreachable", "ip"},

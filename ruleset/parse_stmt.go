@@ -290,6 +290,13 @@ func (p *parser) parseNATTarget(n *NAT, fam packet.Family, addrOK bool) {
 		key := p.parseSelectorExpr()
 		p.expectWord("map")
 		n.Addr = &MapLookup{Key: key, Map: p.parseMapOperand(exprFields(key), p.natAddrField(n, fam, ""))}
+		// "@m:80" lexes as "@m" and the word ":80".
+		if t := p.peek(); t.Kind == tWord && strings.HasPrefix(t.Text, ":") {
+			p.splitWord(0)
+		}
+		if p.accept(tColon) {
+			n.Port = p.natPort(port)
+		}
 		return
 	}
 	if t.Kind != tWord {

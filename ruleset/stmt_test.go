@@ -130,6 +130,16 @@ func TestStatementResults(t *testing.T) {
 			t.Errorf("got %+v", res.NAT)
 		}
 	})
+	t.Run("dnat through a map, with a port", func(t *testing.T) {
+		res, _, rs := evalChain(t, natSrc("dnat to tcp dport map { 22 : 198.18.1.22, 80 : 198.18.1.80 }:8000-8010"), tcpSyn)
+		want := NATRequest{Kind: NATDNAT, AddrMin: addr("198.18.1.22"), AddrMax: addr("198.18.1.22"), PortMin: 8000, PortMax: 8010}
+		if res.NAT != want {
+			t.Errorf("got %+v, want %+v", res.NAT, want)
+		}
+		if out := rs.String(); !strings.Contains(out, "dnat to tcp dport map { 22 : 198.18.1.22, 80 : 198.18.1.80 }:8000-8010") {
+			t.Errorf("printed as\n%s", out)
+		}
+	})
 	t.Run("redirect to a port", func(t *testing.T) {
 		res, _, _ := evalChain(t, natSrc("meta l4proto tcp redirect to :8022"), tcpSyn)
 		if res.NAT.Kind != NATRedirect || res.NAT.PortMin != 8022 || res.NAT.AddrMin.IsValid() {

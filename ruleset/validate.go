@@ -485,11 +485,15 @@ func (c *protoCtx) reads(e Expr) string {
 // protocol, which nft requires before a NAT statement that maps ports: a
 // match on a transport header (tcp dport, icmp type; th, which stands for
 // any, does not count), or meta l4proto, ip protocol or ip6 nexthdr equal
-// to a value or in an anonymous set.
+// to a value or in an anonymous set, or the key of the statement's own
+// address map.
 func transportKnown(r *Rule, s Stmt) bool {
 	for _, x := range r.Stmts {
 		if x == s {
-			return false
+			// The key of the statement's own address map counts (dnat to
+			// tcp dport map { ... }:8080), that of a port map does not.
+			m, ok := s.(*NAT).Addr.(*MapLookup)
+			return ok && hasTransportHeader(m.Key)
 		}
 		m, ok := x.(*Match)
 		if !ok {
