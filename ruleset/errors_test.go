@@ -27,6 +27,8 @@ func TestErrors(t *testing.T) {
 			`in.nft:4:3: ip or ip6 must be specified with address for inet tables.`},
 		{"masquerade at input", "table ip t {\n chain c {\n  type nat hook input priority 100;\n  masquerade\n }\n}",
 			`in.nft:4:3: masquerade is only valid in nat chains at postrouting (reached from chain c at input)`},
+		{"nat chain before conntrack", "table ip t {\n chain c {\n  type nat hook output priority raw;\n }\n}",
+			`in.nft:2:8: chain c: a nat chain's priority must be above conntrack's (-200), not -300`},
 		{"unterminated string", "add table ip t\nadd rule ip t c iifname \"eth0",
 			`in.nft:2:25: syntax error, unterminated string`},
 		{"port that is not a number", "add rule ip t c tcp dport 1.2.3.4 accept",

@@ -194,4 +194,8 @@ var nftChainKinds = []struct{ typ, hook, prio string }{
 	{"filter", "prerouting", "-300"}, {"filter", "input", "0"}, {"filter", "forward", "0"},
 	{"filter", "output", "0"}, {"filter", "postrouting", "0"}, {"route", "output", "-150"},
 	{"nat", "prerouting", "-100"}, {"nat", "input", "100"}, {"nat", "output", "-100"}, {"nat", "postrouting", "100"},
+	{"filter", "input", "filter + 10"}, {"filter", "forward", "mangle"}, {"filter", "prerouting", "raw"},
+	{"nat", "postrouting", "srcnat - 5"}, {"filter", "output", "security"}, {"filter", "input", "-150"},
+	{"nat", "prerouting", "dstnat"}, {"filter", "postrouting", "srcnat"}, {"filter", "prerouting", "dstnat + 1"},
+	{"filter", "input", "-2147483648"}, {"nat", "output", "raw"}, {"filter", "forward", "50"},
 }

@@ -173,6 +173,11 @@ func validateBase(t *Table, c *Chain) error {
 		if b.Hook == HookForward {
 			return errorf(pos, "chain %s: type nat is not valid at hook forward", c.Name)
 		}
+		if b.Priority <= -200 {
+			// NAT needs the connection conntrack finds at -200
+			// (nft_chain_parse_hook refuses it: EOPNOTSUPP).
+			return errorf(pos, "chain %s: a nat chain's priority must be above conntrack's (-200), not %d", c.Name, b.Priority)
+		}
 	case ChainRoute:
 		if b.Hook != HookOutput {
 			return errorf(pos, "chain %s: type route is only valid at hook output", c.Name)
