@@ -16,9 +16,10 @@ import (
 // of its own, into the kernel with nft. The two must take and refuse the
 // same rulesets: nft's evaluation (protocol dependencies, NAT families and
 // ports) and the kernel's checks of where an expression may be (NAT and
-// masquerade hooks, reject at postrouting) are the reference. Rules the
-// kernel lacks an expression for (queue, here) count as taken. What both
-// take, nfgo must print as nft lists it from the kernel.
+// masquerade hooks, reject at postrouting) are the reference. What both
+// take, nfgo must print as nft lists it from the kernel. A rule the kernel
+// lacks an expression for counts as taken; queue, which this machine's
+// kernel lacks, is left out, as nft words that error in several ways.
 //
 // Pieces nft treats inconsistently are left out: a set of transport
 // protocols (meta l4proto { tcp, udp }) fixes, for nft, one of them as the
@@ -163,6 +164,14 @@ var nftMatches = []rulePiece{
 	{"udp length 8", ""}, {"tcp sport != 1-1023", ""}, {"ip saddr . tcp dport { 198.18.0.1 . 22 }", "ip"},
 	{"ct zone 1", ""}, {"meta nfproto ipv4", ""}, {"meta nfproto ipv6", ""}, {"ip dscp 0x2e", "ip"},
 	{"ip length 20-1500", "ip"}, {"udp dport { 53, 123 }", ""},
+	{"ip saddr != { 198.18.0.1, 198.18.0.2 }", "ip"}, {"ip daddr 198.18.0.1-198.18.0.9", "ip"},
+	{"tcp dport != { 22, 80 }", ""}, {"iifname \"eth*\"", ""}, {"iif \"lo\"", ""}, {"meta oif \"lo\"", ""},
+	{"ct state != established", ""}, {"meta mark & 0xff == 0x1", ""}, {"ip ttl < 10", "ip"}, {"ip ttl > 64", "ip"},
+	{"meta length >= 100", ""}, {"tcp flags syn / syn,ack", ""}, {"tcp flags & (fin | syn | rst | ack) != 0", ""},
+	{"udp dport != 53", ""}, {"ip6 hoplimit != 255", "ip6"}, {"ct status snat,dnat", ""}, {"ct direction reply", ""},
+	{"ct zone != 2", ""}, {"fib saddr type local", ""}, {"fib daddr type { local, broadcast }", ""},
+	{"meta pkttype { broadcast, multicast }", ""}, {"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }", "ip6"},
+	{"icmp type { echo-request, echo-reply }", "ip"}, {"ct mark & 0xf0 == 0x10", ""}, {"tcp flags == syn", ""},
 }
 
 var nftStmts = []rulePiece{
@@ -170,6 +179,8 @@ var nftStmts = []rulePiece{
 	{"counter", ""}, {"log prefix \"x \"", ""}, {"log level warn", ""}, {"limit rate 10/second", ""},
 	{"limit rate over 1 mbytes/second", ""}, {"meta mark set 0x1", ""}, {"ct mark set 0x2", ""},
 	{"ct mark set meta mark", ""}, {"meta mark set ct mark", ""}, {"notrack", ""},
+	{"counter packets 5 bytes 10", ""}, {"limit rate 5/minute burst 10 packets", ""}, {"log prefix \"a\" level info", ""},
+	{"ct count over 5", ""}, {"limit rate over 10 kbytes/second burst 1 mbytes", ""}, {"log", ""},
 }
 
 var nftEnds = []rulePiece{
@@ -188,6 +199,9 @@ var nftEnds = []rulePiece{
 	{"snat to 2001:db8::1", "ip6"}, {"snat ip to 198.18.0.1", ""},
 	{"masquerade", ""}, {"masquerade random", ""}, {"masquerade to :1000-2000", ""},
 	{"redirect", ""}, {"redirect to :8080", ""}, {"meta l4proto tcp redirect to :22", ""},
+	{"reject with icmp type admin-prohibited", ""}, {"meta l4proto udp masquerade to :1000-2000 random,persistent", ""},
+	{"meta l4proto tcp snat to 198.18.0.1:1000-2000 fully-random", "ip"},
+	{"tcp dport 80 dnat to 198.18.0.1-198.18.0.5:80 persistent", "ip"},
 }
 
 var nftChainKinds = []struct{ typ, hook, prio string }{
