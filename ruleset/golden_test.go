@@ -1,6 +1,7 @@
 package ruleset
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -32,7 +33,8 @@ func mustLoad(t testing.TB, name string, src []byte) *Ruleset {
 
 // TestGolden parses every ruleset in testdata/golden, prints it, compares
 // the print with the .golden file, and checks that the print parses back
-// to a ruleset that prints the same.
+// to a ruleset that prints the same and, where nft is there, that nft
+// takes it (nftCheck).
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/golden/*.nft")
 	if len(files) == 0 {
@@ -61,6 +63,9 @@ func TestGolden(t *testing.T) {
 			again := mustLoad(t, "printed", []byte(got)).String()
 			if again != got {
 				t.Errorf("print does not parse back to itself:\n--- first\n%s\n--- second\n%s", got, again)
+			}
+			if bad := nftCheck(got); len(bad) > 0 {
+				t.Errorf("nft -c refuses the print:\n%s\n--- print\n%s", bytes.Join(bad, []byte("\n")), got)
 			}
 		})
 	}
