@@ -91,16 +91,16 @@ func addDependency(fam packet.Family, r *Rule) {
 // specializeAllTH turns the th selectors of r's matches into those of
 // transport l4 and reports whether there were any.
 func specializeAllTH(r *Rule, l4 uint8) bool {
-	any := false
+	found := false
 	for _, s := range r.Stmts {
 		switch s := s.(type) {
 		case *Match:
-			any = specializeTH(s.Left, l4) || any
+			found = specializeTH(s.Left, l4) || found
 		case *VMap:
-			any = specializeTH(s.Key, l4) || any
+			found = specializeTH(s.Key, l4) || found
 		}
 	}
-	return any
+	return found
 }
 
 // specializeTH turns the th selectors of e into those of transport l4,
