@@ -333,7 +333,7 @@ func (tx *txn) applySet(cmd *Command) error {
 		return errorf(spec.Pos, "map %s has no data type", spec.Name)
 	}
 	ns := &Set{Name: spec.Name, Handle: tx.handle(t), Key: spec.Key, IsMap: spec.IsMap, Data: spec.Data,
-		Flags: spec.Flags, Timeout: spec.Timeout, Size: spec.Size, Comment: spec.Comment, Pos: spec.Pos}
+		Flags: spec.Flags, Timeout: spec.Timeout, Size: spec.Size, PolicyMemory: spec.PolicyMemory, Comment: spec.Comment, Pos: spec.Pos}
 	empty, _ := buildSetData(ns.Key, nil, ns.Flags&SetInterval != 0, tx.now)
 	ns.contents.Store(empty)
 	tt.names(ixSets)[ns.Name] = len(t.Sets)
@@ -358,7 +358,7 @@ func (tx *txn) ownSet(t *Table, i int) *Set {
 
 func (s *Set) cloneDecl() *Set {
 	return &Set{Name: s.Name, Handle: s.Handle, Key: s.Key, IsMap: s.IsMap, Data: s.Data, Flags: s.Flags,
-		Timeout: s.Timeout, Size: s.Size, Comment: s.Comment, Pos: s.Pos}
+		Timeout: s.Timeout, Size: s.Size, PolicyMemory: s.PolicyMemory, Comment: s.Comment, Pos: s.Pos}
 }
 
 func (tx *txn) changeElems(pos Pos, t *Table, i int, elems []*Elem, add, create, initial bool) error {

@@ -29,8 +29,9 @@ package ruleset
 //   - Set and map elements print sorted by key, where nft prints them in
 //     the kernel's order; interval elements are not merged (auto-merge), and
 //     overlapping intervals are refused.
-//   - Address ranges that are exactly a prefix print as the prefix, as nft
-//     does; ports always print as numbers, protocols by name.
+//   - In set elements and NAT addresses, address and mark ranges that are
+//     exactly a prefix print as the prefix, as nft does; in a match a range
+//     prints as written. Ports always print as numbers, protocols by name.
 //   - A plain `reject` is icmpx port-unreachable (the kernel's reply is the
 //     same in ip and ip6 tables); in an ip table `reject with icmp
 //     port-unreachable` is the plain reject and prints as `reject`, as nft

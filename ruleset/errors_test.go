@@ -29,6 +29,8 @@ func TestErrors(t *testing.T) {
 			`in.nft:4:3: masquerade is only valid in nat chains at postrouting (reached from chain c at input)`},
 		{"nat chain before conntrack", "table ip t {\n chain c {\n  type nat hook output priority raw;\n }\n}",
 			`in.nft:2:8: chain c: a nat chain's priority must be above conntrack's (-200), not -300`},
+		{"constant set with timeouts", "table ip t {\n set s { type ipv4_addr; flags constant,timeout; }\n}",
+			`in.nft:2:6: set s: flags constant and timeout cannot go together`},
 		{"unterminated string", "add table ip t\nadd rule ip t c iifname \"eth0",
 			`in.nft:2:25: syntax error, unterminated string`},
 		{"port that is not a number", "add rule ip t c tcp dport 1.2.3.4 accept",

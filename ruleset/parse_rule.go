@@ -368,9 +368,9 @@ func (p *parser) parseMatch(left Expr) Stmt {
 		}
 	}
 	if bw, ok := m.Left.(*Bitwise); ok {
-		if rc, ok := m.Right.(*Const); ok && isZero(rc.B) && bitmask && (m.Op == OpEq || m.Op == OpNeq) {
+		if rc, ok := m.Right.(*Const); ok && isZero(rc.B) && bitmask && (m.Op == OpEq || m.Op == OpNeq || m.Op == OpImplicit) {
 			// tcp flags & syn != 0 is tcp flags syn; == 0 is tcp flags ! syn
-			neg := m.Op == OpEq
+			neg := m.Op != OpNeq // implicit is ==
 			m = &Match{Left: bw.X, Op: OpImplicit, Right: bw.Mask}
 			if neg {
 				m.Op = OpNeg

@@ -84,6 +84,7 @@ func (p *parser) parseSetBody(s *Set) {
 			if pt.Text != "performance" && pt.Text != "memory" {
 				p.fail(pt.Pos, "syntax error, unexpected %s, expecting performance or memory", pt.describe())
 			}
+			s.PolicyMemory = pt.Text == "memory"
 		case "auto-merge":
 		case "elements":
 			if s.Key == nil {
@@ -98,6 +99,11 @@ func (p *parser) parseSetBody(s *Set) {
 	}
 	if s.Key == nil {
 		p.fail(s.Pos, "set %s has no type", s.Name)
+	}
+	if s.Flags&SetConstant != 0 && s.Flags&SetTimeout != 0 {
+		// The kernel refuses it (EOPNOTSUPP): a constant set's
+		// elements cannot time out.
+		p.fail(s.Pos, "set %s: flags constant and timeout cannot go together", s.Name)
 	}
 }
 
@@ -156,7 +162,7 @@ func (p *parser) parseElems(fields []Field, isMap bool, data Field, named bool) 
 
 func (p *parser) parseElem(fields []Field, isMap bool, data Field, named bool) *Elem {
 	start := p.peek()
-	e := &Elem{Key: p.parseKey(fields, isMap)}
+	e := &Elem{Key: elemPrefixes(p.parseKey(fields, isMap))}
 	for {
 		switch {
 		case p.isWord("timeout") && named:
@@ -298,15 +304,32 @@ func atomFromWord(f Field, text string) (Expr, error) {
 		if bytes.Compare(lo.B, hi.B) > 0 {
 			return nil, fmt.Errorf("invalid range %s: start is above end", text)
 		}
-		return rangeOrPrefix(lo, hi), nil
+		// A match keeps its range as written (nft lists ip saddr
+		// 10.0.0.0-10.0.0.255 so); elements and NAT addresses turn an
+		// exact prefix into one (elemPrefixes, rangeOrPrefix).
+		return &Range{Lo: lo, Hi: hi}, nil
 	}
 	return nil, err
 }
 
-// rangeOrPrefix turns an address range that is exactly a prefix into the
-// prefix, as nft prints it.
+// elemPrefixes is an element's key with each range that is exactly a
+// prefix (or one value) turned into it, as nft lists set elements.
+func elemPrefixes(e Expr) Expr {
+	switch e := e.(type) {
+	case *Range:
+		return rangeOrPrefix(e.Lo, e.Hi)
+	case *Concat:
+		for i, p := range e.Parts {
+			e.Parts[i] = elemPrefixes(p)
+		}
+	}
+	return e
+}
+
+// rangeOrPrefix turns an address or mark range that is exactly a prefix
+// into the prefix (or the value, for a range of one), as nft prints it.
 func rangeOrPrefix(lo, hi *Const) Expr {
-	if lo.Field.Type != TypeIPv4Addr && lo.Field.Type != TypeIPv6Addr {
+	if lo.Field.Type != TypeIPv4Addr && lo.Field.Type != TypeIPv6Addr && lo.Field.Type != TypeMark {
 		return &Range{Lo: lo, Hi: hi}
 	}
 	for n := 0; n <= len(lo.B)*8; n++ {

@@ -308,7 +308,7 @@ func (p *parser) parseNATTarget(n *NAT, fam packet.Family, addrOK bool) {
 			p.splitWord(i)
 		}
 	}
-	n.Addr = p.parseAtom(f, false)
+	n.Addr = elemPrefixes(p.parseAtom(f, false)) // a prefix, as nft lists it
 	if _, ok := n.Addr.(*Const); ok && n.Addr.(*Const).Wildcard {
 		p.fail(t.Pos, "invalid address")
 	}

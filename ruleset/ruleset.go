@@ -230,12 +230,15 @@ func writeSet(sb *strings.Builder, s *Set, now int64) {
 		sb.WriteString(" : " + s.Data.Type.String())
 	}
 	sb.WriteString("\n")
+	if s.PolicyMemory && s.Flags&SetConstant == 0 {
+		sb.WriteString("\t\tpolicy memory\n") // not listed for a constant set, as size
+	}
 	if s.Flags&SetConstant == 0 && s.Size > 0 {
 		sb.WriteString("\t\tsize " + itoa(int(s.Size)) + "\n")
 	}
 	flags := s.Flags
-	if s.Timeout != 0 {
-		flags &^= SetTimeout
+	if s.Timeout != 0 && flags == SetTimeout {
+		flags = 0 // implied by the timeout, as nft lists it; with other flags it is listed
 	}
 	if flags != 0 {
 		var fl []string

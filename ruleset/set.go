@@ -30,8 +30,11 @@ type Set struct {
 	Flags   SetFlags
 	Timeout Duration // default timeout of its elements
 	Size    uint32
-	Comment string
-	Pos     Pos
+	// PolicyMemory is policy memory: kept and printed, it changes
+	// nothing in nfgo (the kernel picks a smaller set backend).
+	PolicyMemory bool
+	Comment      string
+	Pos          Pos
 
 	// Elems are the elements a declaration or command lists; once the set
 	// is in a Ruleset its elements are read with Elements.
