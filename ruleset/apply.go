@@ -190,6 +190,11 @@ func (tx *txn) applyChain(cmd *Command) error {
 		if c == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "chain %s %s %s does not exist", familyName(cmd.Family), cmd.Table, cmd.Name)
 		}
+		if user := chainUser(tt.ix, cmd.Name); user != "" {
+			// Checked now, as the kernel checks it (EBUSY): deleting
+			// the rule that jumps here later in the batch is too late.
+			return wrapf(cmd.Pos, ErrInUse, "chain %s is in use: %s jumps to it", cmd.Name, user)
+		}
 		tt.deleteChain(i)
 		return nil
 	case CmdFlush:
@@ -265,6 +270,17 @@ func (tx *txn) applyRule(cmd *Command) error {
 			return wrapf(cmd.Pos, ErrNotFound, "rule index %d does not exist in chain %s", at, cmd.Name)
 		}
 	}
+	if cmd.Op != CmdDelete {
+		// The kernel checks what a rule refers to when the rule is added:
+		// a chain, set or counter that a later command of the batch
+		// creates does not exist yet, and one that the rule's removal
+		// later in the batch would spare is still missing.
+		for _, s := range cmd.Rule.Stmts {
+			if err := validateStmt(tt.ix, cmd.Rule, s); err != nil {
+				return err
+			}
+		}
+	}
 	c = tt.ownChain(i)
 	switch cmd.Op {
 	case CmdDelete:
@@ -305,6 +321,9 @@ func (tx *txn) applySet(cmd *Command) error {
 	case CmdDelete:
 		if s == nil {
 			return wrapf(cmd.Pos, ErrNotFound, "set %s does not exist", cmd.Name)
+		}
+		if user := setUser(t, cmd.Name); user != "" {
+			return wrapf(cmd.Pos, ErrInUse, "set %s is in use by a rule of chain %s", cmd.Name, user)
 		}
 		t.Sets = slices.Delete(t.Sets, i, i+1)
 		tt.reindexSets()
@@ -438,7 +457,7 @@ func typedElems(cmd *Command, s *Set, fam packet.Family) ([]*Elem, error) {
 			out = append(out, e)
 			continue
 		}
-		elems, err := parseRawElems(raw, s)
+		elems, err := parseRawElems(raw, s, cmd.Op == CmdDelete)
 		if err != nil {
 			return nil, err
 		}
@@ -447,8 +466,8 @@ func typedElems(cmd *Command, s *Set, fam packet.Family) ([]*Elem, error) {
 	return out, nil
 }
 
-func parseRawElems(raw *rawElems, s *Set) (elems []*Elem, err error) {
-	p := &parser{toks: raw.toks, defines: map[string][]token{}}
+func parseRawElems(raw *rawElems, s *Set, keysOnly bool) (elems []*Elem, err error) {
+	p := &parser{toks: raw.toks, defines: map[string][]token{}, keysOnly: keysOnly}
 	defer func() {
 		if r := recover(); r != nil {
 			pe, ok := r.(perr)
@@ -491,4 +510,70 @@ func (tx *txn) applyCounter(cmd *Command) error {
 	tt.names(ixCounters)[nc.Name] = len(t.Counters)
 	t.Counters = append(t.Counters, nc)
 	return nil
+}
+
+// chainUser names what in table ti jumps or goes to chain name at this
+// point of the transaction (a chain, or a verdict map's element), or "".
+func chainUser(ti *tableIndex, name string) string {
+	for _, c := range ti.t.Chains {
+		if c == nil || c.Name == name {
+			continue // deleted in this transaction
+		}
+		found := false
+		forEdges(ti, c, func(v *Verdict, _ Pos) { found = found || v.Chain == name })
+		if found {
+			return "chain " + c.Name
+		}
+	}
+	for _, s := range ti.t.Sets {
+		if !s.IsMap || s.Data.Type != TypeVerdict || s.data() == nil {
+			continue
+		}
+		for _, e := range s.data().elems {
+			if v, ok := e.Data.(*Verdict); ok && v.Chain == name {
+				return "map " + s.Name
+			}
+		}
+	}
+	return ""
+}
+
+// setUser names a chain of t with a rule that refers to set name, or "".
+func setUser(t *Table, name string) string {
+	ref := func(e Expr) bool {
+		switch e := e.(type) {
+		case *SetRef:
+			return e.Name == name
+		case *MapLookup:
+			r, ok := e.Map.(*SetRef)
+			return ok && r.Name == name
+		}
+		return false
+	}
+	for _, c := range t.Chains {
+		if c == nil {
+			continue
+		}
+		for _, r := range c.Rules {
+			for _, s := range r.Stmts {
+				var used bool
+				switch s := s.(type) {
+				case *Match:
+					used = ref(s.Right)
+				case *VMap:
+					used = ref(s.Map)
+				case *MetaSet:
+					used = ref(s.Value)
+				case *CTSet:
+					used = ref(s.Value)
+				case *NAT:
+					used = ref(s.Addr) || ref(s.Port)
+				}
+				if used {
+					return c.Name
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -42,6 +42,9 @@ var (
 	ErrExists   = errors.New("already exists")
 	ErrLoop     = errors.New("chain loop")
 	ErrInvalid  = errors.New("invalid ruleset")
+	// ErrInUse: deleting a chain or set that something still refers to
+	// at that point of the transaction (the kernel's EBUSY).
+	ErrInUse = errors.New("in use")
 )
 
 func errorf(pos Pos, format string, args ...any) *Error {

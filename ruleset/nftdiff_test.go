@@ -1,6 +1,7 @@
 package ruleset
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -84,28 +85,17 @@ func nftNamespace(t *testing.T) string {
 
 // loadBoth applies src to a new nfgo ruleset, and to the kernel of
 // namespace ns with nft in place of what was there. It returns nfgo's
-// ruleset or error, nft's errors, and, when both take it and list is
-// set, nft's listing of the kernel's ruleset.
+// ruleset or error, nft's errors (every one: the pieces avoid what this
+// kernel lacks), and, when both take it and list is set, nft's listing
+// of the kernel's ruleset.
 func loadBoth(t *testing.T, ns, src string, list bool) (rs *Ruleset, nfgoErr error, refusals [][]byte, listing string) {
 	t.Helper()
 	cmds, nfgoErr := Parse("t.nft", []byte(src), ParseOptions{})
 	if nfgoErr == nil {
 		rs, nfgoErr = New(Options{}).Apply(cmds)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader("flush ruleset\n" + src)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return rs, nfgoErr, nftRefusals(out), ""
-	}
-	if nfgoErr == nil && list {
-		out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
-		if err != nil {
-			t.Fatalf("nft list ruleset: %v: %s", err, out)
-		}
-		listing = string(out)
-	}
-	return rs, nfgoErr, nil, listing
+	refusals, listing, _ = nftLoad(t, ns, "flush ruleset\n"+src, nfgoErr == nil && list)
+	return rs, nfgoErr, refusals, listing
 }
 
 // TestSetsAgreeWithNft is TestAgreesWithNftOnWhatIsValid for named sets
@@ -199,6 +189,116 @@ func TestSetsAgreeWithNft(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCommandsAgreeWithNft applies a ruleset, then a batch of one to three
+// random commands (add, insert and replace rules, by position and handle;
+// delete and flush rules, chains, sets, elements and tables; create what
+// exists), to nfgo and to the kernel with nft. The batch must be taken or
+// refused alike, and the result listed alike. Deleting a chain or set is
+// refused while something refers to it at that point of the batch, as the
+// kernel refuses it (EBUSY), even if a later command would remove the
+// reference.
+func TestCommandsAgreeWithNft(t *testing.T) {
+	ns := nftNamespace(t)
+	const base = `table ip t {
+	set s { type ipv4_addr; elements = { 198.18.0.1 } }
+	map m { type inet_service : verdict; elements = { 22 : jump other } }
+	chain other {
+		counter
+	}
+	chain c {
+		type filter hook input priority 0; policy accept;
+		ip saddr @s jump other
+		tcp dport 80 accept
+	}
+}
+`
+	n := 250
+	if testing.Short() {
+		n = 60
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range n {
+		var cmds []string
+		for range 1 + r.IntN(3) {
+			c := nftCommands[r.IntN(len(nftCommands))]
+			cmds = append(cmds, strings.ReplaceAll(c, "%h", strconv.Itoa(1+r.IntN(8))))
+		}
+		batch := strings.Join(cmds, "\n") + "\n"
+
+		parsed, err := Parse("base.nft", []byte(base), ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := New(Options{}).Apply(parsed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, nfgoErr := (*Ruleset)(nil), error(nil)
+		if parsed, nfgoErr = Parse("batch.nft", []byte(batch), ParseOptions{}); nfgoErr == nil {
+			next, nfgoErr = rs.Apply(parsed)
+		}
+		if refusals, _, _ := nftLoad(t, ns, "flush ruleset\n"+base, false); len(refusals) > 0 {
+			t.Fatalf("nft refuses the base ruleset: %s", refusals[0])
+		}
+		refusals, listing, _ := nftLoad(t, ns, batch, nfgoErr == nil)
+		switch {
+		case nfgoErr != nil && len(refusals) == 0:
+			t.Errorf("%q: nfgo refuses it (%v), nft takes it", cmds, nfgoErr)
+		case nfgoErr == nil && len(refusals) > 0:
+			t.Errorf("%q: nfgo takes it, nft refuses it: %s", cmds, refusals[0])
+		case listing != "" && strings.TrimSpace(listing) != strings.TrimSpace(next.String()):
+			t.Errorf("%q: nfgo prints\n%s\nnft lists\n%s", cmds, next.String(), listing)
+		}
+	}
+}
+
+// The commands TestCommandsAgreeWithNft draws; %h is a handle from 1 to
+// 8 (the base ruleset's rules have 5 and 6).
+var nftCommands = []string{
+	"add rule ip t c tcp dport 22 accept", "insert rule ip t c udp dport 53 drop",
+	"add rule ip t c position %h counter", "insert rule ip t c position %h meta mark 0x1",
+	"replace rule ip t c handle %h drop", "delete rule ip t c handle %h", "delete rule ip t other handle %h",
+	"flush chain ip t c", "flush chain ip t other", "add chain ip t n2", "delete chain ip t n2",
+	"delete chain ip t other", "delete chain ip t c", "create chain ip t other", "add rule ip t c jump n2",
+	"add rule ip t c goto other", "add element ip t s { 198.18.0.9 }", "delete element ip t s { 198.18.0.1 }",
+	"delete element ip t s { 198.18.0.7 }", "create element ip t s { 198.18.0.1 }", "flush set ip t s",
+	"delete set ip t s", "add set ip t s2 { type inet_service; }", "add element ip t s2 { 22 }",
+	"delete set ip t s2", "add element ip t m { 80 : jump n2 }", "delete element ip t m { 22 }",
+	"flush map ip t m", "delete map ip t m", "add rule ip t c tcp dport vmap @m",
+	"add counter ip t k", "delete counter ip t k", "add rule ip t c counter name k",
+	"delete table ip t", "create table ip t", "add table ip t", "flush table ip t",
+	"add chain ip t c { type filter hook input priority 0; policy drop; }",
+}
+
+// nftLoad applies text to the kernel of namespace ns with nft. It
+// returns nft's errors (every one), and when nft takes it and list is
+// set, its listing of the kernel's ruleset.
+func nftLoad(t *testing.T, ns, text string, list bool) (refusals [][]byte, listing string, err error) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		for _, line := range bytes.Split(out, []byte("\n")) {
+			if bytes.Contains(line, []byte("Error:")) {
+				refusals = append(refusals, line)
+			}
+		}
+		if len(refusals) == 0 {
+			refusals = append(refusals, out)
+		}
+		return refusals, "", err
+	}
+	if list {
+		out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "ruleset").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list ruleset: %v: %s", err, out)
+		}
+		listing = string(out)
+	}
+	return nil, listing, nil
 }
 
 // A key type of the sets TestSetsAgreeWithNft declares: elements of it,

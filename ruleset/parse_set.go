@@ -180,6 +180,9 @@ func (p *parser) parseElem(fields []Field, isMap bool, data Field, named bool) *
 		}
 		break
 	}
+	if isMap && p.keysOnly && p.peek().Kind != tColon {
+		return e
+	}
 	if isMap {
 		p.expect(tColon, "':'")
 		if data.Type == TypeVerdict {

@@ -47,6 +47,9 @@ type parser struct {
 	// expansions counts variable expansions, to bound defines that
 	// reference each other.
 	expansions int
+	// keysOnly: map elements may leave out their data (delete element
+	// m { 22 }, as nft takes it).
+	keysOnly bool
 }
 
 // perr stops parsing; parse functions recover it at the file level.

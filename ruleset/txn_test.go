@@ -179,9 +179,9 @@ func TestAFailingTransactionOnABigRulesetChangesNothing(t *testing.T) {
 		{"a jump to a missing chain", fmt.Sprintf("insert rule ip filter input position %d jump nowhere", input.Rules[n/2].Handle), ErrNotFound},
 		{"a rule on a missing set", "add rule ip filter input ip saddr @nope drop", ErrNotFound},
 		{"a rule on a missing counter", "add rule ip filter aux counter name nope", ErrNotFound},
-		{"deleting a chain a rule jumps to", "delete rule ip filter input handle " + fmt.Sprint(input.Rules[0].Handle) + "\ndelete chain ip other sub", ErrNotFound},
-		{"deleting a chain a verdict map jumps to", "flush chain ip filter forward\ndelete chain ip filter aux", ErrNotFound},
-		{"deleting a set a rule matches on", "delete set ip filter blocked", ErrNotFound},
+		{"deleting a chain a rule jumps to", "delete rule ip filter input handle " + fmt.Sprint(input.Rules[0].Handle) + "\ndelete chain ip other sub", ErrInUse},
+		{"deleting a chain a verdict map jumps to", "flush chain ip filter forward\ndelete chain ip filter aux", ErrInUse},
+		{"deleting a set a rule matches on", "delete set ip filter blocked", ErrInUse},
 		{"a loop through a new chain", "add chain ip filter loop\nadd rule ip filter loop jump aux\nadd rule ip filter aux jump loop", ErrLoop},
 		{"a loop through the verdict map", "add element ip filter ports { 1 : jump aux }\nadd rule ip filter aux tcp dport vmap @ports", ErrLoop},
 	}
@@ -210,7 +210,7 @@ func TestAFailingTransactionOnABigRulesetChangesNothing(t *testing.T) {
 		})
 	}
 	// And it still takes a good transaction.
-	if _, err := rs.Apply(parseCmds(t, "add rule ip filter aux jump sub2\nadd chain ip filter sub2")); err != nil {
+	if _, err := rs.Apply(parseCmds(t, "add chain ip filter sub2\nadd rule ip filter aux jump sub2")); err != nil {
 		t.Fatal(err)
 	}
 }
