@@ -248,3 +248,25 @@ func TestSwapUnderLoad(t *testing.T) {
 		t.Errorf("generation %d, want 201", live.Load().Generation())
 	}
 }
+
+// TestDeletingWhatIsInUse: a chain or set is in use while a rule refers
+// to it at that point of the batch, as the kernel checks it (EBUSY): the
+// order of the commands decides.
+func TestDeletingWhatIsInUse(t *testing.T) {
+	rs := mustLoad(t, "base.nft", []byte("table ip t {\n set s { type ipv4_addr; }\n chain other {\n }\n chain c {\n  ip saddr @s jump other\n }\n}\n"))
+	for _, tc := range []struct {
+		cmds string
+		want error
+	}{
+		{"delete chain ip t other\nflush chain ip t c", ErrInUse},
+		{"flush chain ip t c\ndelete chain ip t other", nil},
+		{"delete set ip t s\nflush chain ip t c", ErrInUse},
+		{"flush chain ip t c\ndelete set ip t s", nil},
+		{"add rule ip t c jump n2\nadd chain ip t n2", ErrNotFound},
+		{"add chain ip t n2\nadd rule ip t c jump n2", nil},
+	} {
+		if _, err := rs.Apply(parseCmds(t, tc.cmds)); !errors.Is(err, tc.want) {
+			t.Errorf("%q: err = %v, want %v", tc.cmds, err, tc.want)
+		}
+	}
+}
