@@ -517,7 +517,7 @@ func (tx *txn) applyCounter(cmd *Command) error {
 func chainUser(ti *tableIndex, name string) string {
 	for _, c := range ti.t.Chains {
 		if c == nil || c.Name == name {
-			continue // deleted in this transaction
+			continue // deleted earlier in this transaction, or the chain itself
 		}
 		found := false
 		forEdges(ti, c, func(v *Verdict, _ Pos) { found = found || v.Chain == name })
