@@ -312,9 +312,6 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 			}
 		}
 		if s.Port != nil {
-			if !transportKnown(r, s) {
-				return errorf(r.Pos, "%s: transport protocol mapping is only valid after transport protocol match", StmtString(s))
-			}
 			return validateValue(ti, r.Pos, s.Port, fieldOf(TypeInetService))
 		}
 	case *Reject:
@@ -329,9 +326,9 @@ func validateStmt(ti *tableIndex, r *Rule, s Stmt) error {
 // matches of r fix (protoCtx) and refuses what contradicts them, with
 // nft's messages: matches on two protocols no packet is at once (tcp dport
 // 22 udp dport 53; ip saddr and ip6 daddr in an inet table), a reject of
-// the other family's ICMP, a tcp reset of what is not TCP, a NAT address
-// of the other family, and in an inet table a NAT address whose family
-// nothing fixes.
+// the other family's ICMP, a tcp reset of what is not TCP, a NAT to a port
+// with no transport protocol fixed, a NAT address of the other family, and
+// in an inet table a NAT address whose family nothing fixes.
 func checkProtocols(ti *tableIndex, r *Rule) error {
 	t := ti.t
 	c := newProtoCtx(t.Family)
@@ -378,6 +375,15 @@ type protoCtx struct {
 	l4           uint8         // 0: not fixed
 	l4Name       string
 	contradicted bool // a match fixed another transport than the one fixed before
+
+	// transport: a match has fixed some transport protocol, which nft
+	// requires before a NAT statement maps ports. A transport header
+	// read by a match counts (readL4), and so does meta l4proto, ip
+	// protocol or ip6 nexthdr equal to a value, a range or an anonymous
+	// set (not a named one); so does the key of the NAT's own address map
+	// (dnat to tcp dport map { 22 : ADDR }:8080), not a port map's.
+	transport bool
+	readL4    bool // reads met a transport header
 }
 
 // newProtoCtx is the context at the start of a rule of a table of family
@@ -395,19 +401,29 @@ func newProtoCtx(fam packet.Family) protoCtx {
 func (c *protoCtx) step(s Stmt) string {
 	switch s := s.(type) {
 	case *Match:
+		c.readL4 = false
 		if msg := c.reads(s.Left); msg != "" {
 			return msg
 		}
+		c.transport = c.transport || c.readL4
 		sel, ok := s.Left.(*Selector)
-		v, one := s.Right.(*Const)
-		if !ok || !one || len(v.B) != 1 || s.Op != OpImplicit && s.Op != OpEq {
+		if !ok || s.Op != OpImplicit && s.Op != OpEq {
 			return ""
 		}
+		_, named := s.Right.(*SetRef)
+		v, one := s.Right.(*Const)
+		one = one && len(v.B) == 1
 		switch sel.Key {
 		case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
-			c.contradicted = c.contradicted || c.l4 != 0 && c.l4 != v.B[0]
-			c.l4, c.l4Name = v.B[0], ExprString(v)
+			c.transport = c.transport || !named
+			if one {
+				c.contradicted = c.contradicted || c.l4 != 0 && c.l4 != v.B[0]
+				c.l4, c.l4Name = v.B[0], ExprString(v)
+			}
 		case SelMetaNfproto:
+			if !one {
+				break
+			}
 			if f := packet.Family(v.B[0]); f == packet.FamilyIPv4 || f == packet.FamilyIPv6 {
 				c.net = f
 			}
@@ -426,12 +442,18 @@ func (c *protoCtx) step(s Stmt) string {
 			return "conflicting protocols specified: ip vs ip6"
 		}
 	case *NAT:
-		for _, x := range []Expr{s.Addr, s.Port} {
-			if m, ok := x.(*MapLookup); ok {
-				if msg := c.reads(m.Key); msg != "" {
-					return msg
-				}
+		if m, ok := s.Addr.(*MapLookup); ok {
+			c.readL4 = false
+			if msg := c.reads(m.Key); msg != "" {
+				return msg
 			}
+			c.transport = c.transport || c.readL4
+		}
+		if s.Port != nil && !c.transport {
+			return StmtString(s) + ": transport protocol mapping is only valid after transport protocol match"
+		}
+		if m, ok := s.Port.(*MapLookup); ok {
+			return c.reads(m.Key)
 		}
 	}
 	return ""
@@ -469,6 +491,7 @@ func (c *protoCtx) reads(e Expr) string {
 			}
 		}
 		if info.l4 != 0 && info.l4 != protoTH {
+			c.readL4 = true
 			if c.l4 != 0 && (c.l4 != info.l4 || c.contradicted) {
 				return "conflicting protocols specified: " + c.l4Name + " vs. " + info.proto
 			}
@@ -484,56 +507,6 @@ func (c *protoCtx) reads(e Expr) string {
 		return c.reads(e.X)
 	}
 	return ""
-}
-
-// transportKnown reports whether a match of r before s fixes the transport
-// protocol, which nft requires before a NAT statement that maps ports: a
-// match on a transport header (tcp dport, icmp type; th, which stands for
-// any, does not count), or meta l4proto, ip protocol or ip6 nexthdr equal
-// to a value or in an anonymous set, or the key of the statement's own
-// address map.
-func transportKnown(r *Rule, s Stmt) bool {
-	for _, x := range r.Stmts {
-		if x == s {
-			// The key of the statement's own address map counts (dnat to
-			// tcp dport map { ... }:8080), that of a port map does not.
-			m, ok := s.(*NAT).Addr.(*MapLookup)
-			return ok && hasTransportHeader(m.Key)
-		}
-		m, ok := x.(*Match)
-		if !ok {
-			continue
-		}
-		if sel, ok := m.Left.(*Selector); ok && (m.Op == OpImplicit || m.Op == OpEq) {
-			switch sel.Key {
-			case SelMetaL4proto, SelIPProtocol, SelIP6Nexthdr:
-				if _, named := m.Right.(*SetRef); !named {
-					return true
-				}
-			}
-		}
-		if hasTransportHeader(m.Left) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasTransportHeader(e Expr) bool {
-	switch e := e.(type) {
-	case *Selector:
-		l4 := e.info().l4
-		return l4 != 0 && l4 != protoTH
-	case *Concat:
-		for _, p := range e.Parts {
-			if hasTransportHeader(p) {
-				return true
-			}
-		}
-	case *Bitwise:
-		return hasTransportHeader(e.X)
-	}
-	return false
 }
 
 func natAddrFields(ti *tableIndex, e Expr) []Field {
