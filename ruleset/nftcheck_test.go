@@ -31,10 +31,15 @@ func nftCheck(text string) [][]byte {
 
 // nftRefusals are the errors in nft's output, less those of rules the
 // kernel lacks an expression for.
-func nftRefusals(out []byte) [][]byte {
+func nftRefusals(out []byte) [][]byte { return nftErrors(out, true) }
+
+// nftErrors are the error lines of nft's output; with skipMissing, less
+// those of rules the kernel lacks an expression for.
+func nftErrors(out []byte, skipMissing bool) [][]byte {
 	var bad [][]byte
 	for _, line := range bytes.Split(out, []byte("\n")) {
-		if bytes.Contains(line, []byte("Error:")) && !bytes.Contains(line, []byte("Could not process rule: No such file or directory")) {
+		if bytes.Contains(line, []byte("Error:")) &&
+			!(skipMissing && bytes.Contains(line, []byte("Could not process rule: No such file or directory"))) {
 			bad = append(bad, line)
 		}
 	}

@@ -1,7 +1,6 @@
 package ruleset
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -281,12 +280,7 @@ func nftLoad(t *testing.T, ns, text string, list bool) (refusals [][]byte, listi
 	cmd.Stdin = strings.NewReader(text)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		for _, line := range bytes.Split(out, []byte("\n")) {
-			if bytes.Contains(line, []byte("Error:")) {
-				refusals = append(refusals, line)
-			}
-		}
-		if len(refusals) == 0 {
+		if refusals = nftErrors(out, false); len(refusals) == 0 {
 			refusals = append(refusals, out)
 		}
 		return refusals, "", err
