@@ -31,7 +31,7 @@ import (
 // worker that may carry it is in its read section. Slots beyond the slab,
 // if conntrack ever hands them out, take the Table.Tuple path. The slab is
 // pointer-free (the GC does not scan it) and is allocated on the first
-// binding, 144 bytes per slot.
+// binding, 148 bytes per slot.
 type xlats struct {
 	p    atomic.Pointer[[]xlat]
 	once sync.Once
@@ -39,8 +39,9 @@ type xlats struct {
 }
 
 type xlat struct {
-	tup [2]conntrack.Tuple // by conntrack.Dir
-	rw  [2][2]fastRW       // by conntrack.Dir and Manip
+	tup  [2]conntrack.Tuple // by conntrack.Dir
+	rw   [2][2]fastRW       // by conntrack.Dir and Manip
+	coff uint8              // offset of the TCP or UDP checksum; 0 for other protocols
 }
 
 // fastRW is one rewrite: the old and new values of the field it changes
@@ -89,8 +90,21 @@ func (x *xlats) record(t *conntrack.Table, slot uint32) {
 	e.record1()
 }
 
+// checksumOff is where the checksum of a transport header of protocol
+// proto is, or 0 for a protocol rewriteFast does not take.
+func checksumOff(proto uint8) uint8 {
+	switch proto {
+	case packet.ProtoTCP:
+		return 16
+	case packet.ProtoUDP:
+		return 6
+	}
+	return 0
+}
+
 // record1 computes the deltas from the tuples.
 func (e *xlat) record1() {
+	e.coff = checksumOff(e.tup[0].Proto)
 	for d := range 2 {
 		for m := range 2 {
 			oa, op, na, np := e.fields(conntrack.Dir(d), Manip(m))
@@ -145,71 +159,3 @@ func fold(s uint32) uint16 {
 	return uint16(s)
 }
 
-// rewriteFast is the rewrite of a whole TCP or UDP packet of direction d
-// at manip m from e, with the precomputed deltas. It reports false, having
-// changed nothing, for any other packet or one whose fields are not the
-// ones its connection's tuple says, which the general path then handles.
-// It works on windows of fixed length, so that the accesses need no bounds
-// checks of their own.
-func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
-	l3, l4, end := int(p.L3Off), int(p.L4Off), int(p.L3End)
-	if l4 == 0 || p.Fragment || end > len(p.Frame) || l3 > l4 || l4 > end {
-		return false
-	}
-	ip, tl := p.Frame[l3:l4], p.Frame[l4:end]
-	coff := 16
-	if p.Proto != packet.ProtoTCP {
-		if p.Proto != packet.ProtoUDP {
-			return false
-		}
-		coff = 6
-	}
-	if len(tl) < 18 && (len(tl) < 8 || coff == 16) {
-		return false
-	}
-	rw := &e.rw[d&1][m&1]
-	dst := int(m & 1) // ManipDst writes the destination
-	pf := tl[2*dst : 2*dst+2]
-	if binary.BigEndian.Uint16(pf) != rw.op {
-		return false
-	}
-	if p.Family == packet.FamilyIPv4 {
-		if len(ip) < 20 {
-			return false
-		}
-		af := ip[12+4*dst : 16+4*dst]
-		if binary.BigEndian.Uint32(af) != rw.oa {
-			return false
-		}
-		binary.BigEndian.PutUint32(af, rw.na)
-		binary.BigEndian.PutUint16(ip[10:12], applyFolded(binary.BigEndian.Uint16(ip[10:12]), rw.ip))
-	} else {
-		if len(ip) < 40 {
-			return false
-		}
-		oa, _, na, _ := e.fields(d, m)
-		af := ip[8+16*dst : 24+16*dst]
-		// Two words each way, without a call to memequal or memmove.
-		le := binary.LittleEndian
-		if le.Uint64(af[:8])^le.Uint64(oa[:8])|le.Uint64(af[8:])^le.Uint64(oa[8:]) != 0 {
-			return false
-		}
-		le.PutUint64(af[:8], le.Uint64(na[:8]))
-		le.PutUint64(af[8:], le.Uint64(na[8:]))
-	}
-	binary.BigEndian.PutUint16(pf, rw.np)
-	cf := tl[coff : coff+2]
-	c := binary.BigEndian.Uint16(cf)
-	if coff == 6 {
-		if c == 0 {
-			return true // no checksum stays no checksum
-		}
-		if c = applyFolded(c, rw.l4); c == 0 {
-			c = 0xffff // CSUM_MANGLED_0
-		}
-	} else {
-		c = applyFolded(c, rw.l4)
-	}
-	binary.BigEndian.PutUint16(cf, c)
-	return true
-}

@@ -1,0 +1,77 @@
+package nat
+
+import (
+	"math/bits"
+	"unsafe"
+
+	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/packet"
+)
+
+// rewriteFast is the rewrite of a whole TCP or UDP packet of direction d
+// at manip m from e, with the precomputed deltas. It reports false, having
+// changed nothing, for any other packet or one whose fields are not the
+// ones its connection's tuple says, which the general path then handles.
+//
+// It reads and writes the headers through a pointer into p.Frame after
+// one test of the offsets, instead of a bounds check and a slice per
+// field. Sound: that test puts every byte it touches, from l3 to the end
+// of the network header and from l4 to the end of the transport checksum,
+// inside p.Frame[:end], and end inside len(p.Frame); the frame's backing
+// array is alive through p; and the accesses are of plain bytes, unaligned
+// loads and stores being fine on the architectures Go's unsafe 2-, 4- and
+// 8-byte accesses compile to (x86 and arm64 take them; elsewhere Go
+// splits them).
+func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
+	l3, l4, end := uint(p.L3Off), uint(p.L4Off), uint(p.L3End)
+	v6 := p.Family != packet.FamilyIPv4
+	hl, coff := uint(20), uint(e.coff)
+	if v6 {
+		hl = 40
+	}
+	// coff is 0 for a connection of another protocol than TCP and UDP;
+	// the packet's protocol is its connection's, unless something changed
+	// p after conntrack saw it.
+	if coff == 0 || p.Proto != e.tup[0].Proto || p.Fragment || l3+hl > l4 || l4+coff+2 > end || end > uint(len(p.Frame)) {
+		return false
+	}
+	base := unsafe.Pointer(unsafe.SliceData(p.Frame))
+	rw := &e.rw[d&1][m&1]
+	dst := uint(m & 1) // ManipDst writes the destination
+	pf := (*uint16)(unsafe.Add(base, l4+2*dst))
+	if bits.ReverseBytes16(*pf) != rw.op {
+		return false
+	}
+	if !v6 {
+		af := (*uint32)(unsafe.Add(base, l3+12+4*dst))
+		if bits.ReverseBytes32(*af) != rw.oa {
+			return false
+		}
+		*af = bits.ReverseBytes32(rw.na)
+		cp := (*uint16)(unsafe.Add(base, l3+10))
+		*cp = bits.ReverseBytes16(applyFolded(bits.ReverseBytes16(*cp), rw.ip))
+	} else {
+		oa, _, na, _ := e.fields(d, m)
+		af := (*[2]uint64)(unsafe.Add(base, l3+8+16*dst))
+		o, n := (*[2]uint64)(unsafe.Pointer(oa)), (*[2]uint64)(unsafe.Pointer(na))
+		if af[0]^o[0]|af[1]^o[1] != 0 {
+			return false
+		}
+		af[0], af[1] = n[0], n[1]
+	}
+	*pf = bits.ReverseBytes16(rw.np)
+	cf := (*uint16)(unsafe.Add(base, l4+coff))
+	c := bits.ReverseBytes16(*cf)
+	if coff == 6 {
+		if c == 0 {
+			return true // no checksum stays no checksum
+		}
+		if c = applyFolded(c, rw.l4); c == 0 {
+			c = 0xffff // CSUM_MANGLED_0
+		}
+	} else {
+		c = applyFolded(c, rw.l4)
+	}
+	*cf = bits.ReverseBytes16(c)
+	return true
+}
