@@ -49,8 +49,14 @@ type xlat struct {
 // deltas, of the IPv4 header (the address) and of the TCP or UDP checksum
 // (the pseudo-header's address and the port). Folding first changes no
 // result: a one's-complement sum is zero only when every addend is.
+//
+// Every value is in the machine's byte order as a load of the packet's
+// bytes reads it (binary.NativeEndian), so that rewriteFast swaps no
+// bytes: a one's-complement sum comes out the same, byte-swapped, when its
+// addends are byte-swapped (RFC 1071, 2.B), and so do its complement and
+// its tests against 0 and 0xffff.
 type fastRW struct {
-	oa, na uint32 // IPv4 addresses, as binary.BigEndian reads them
+	oa, na uint32 // IPv4 addresses
 	op, np uint16
 	ip, l4 uint16
 }
@@ -90,6 +96,14 @@ func (x *xlats) record(t *conntrack.Table, slot uint32) {
 	e.record1()
 }
 
+// native16 is v, in network byte order, as a load of its two bytes in
+// the machine's order reads them.
+func native16(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
 // checksumOff is where the checksum of a transport header of protocol
 // proto is, or 0 for a protocol rewriteFast does not take.
 func checksumOff(proto uint8) uint8 {
@@ -120,9 +134,10 @@ func (e *xlat) record1() {
 			if l4 = ip; op != np {
 				l4 += uint32(^op) + uint32(np)
 			}
+			ne := binary.NativeEndian
 			e.rw[d][m] = fastRW{
-				oa: binary.BigEndian.Uint32(oa[:4]), na: binary.BigEndian.Uint32(na[:4]),
-				op: op, np: np, ip: fold(ip), l4: fold(l4),
+				oa: ne.Uint32(oa[:4]), na: ne.Uint32(na[:4]),
+				op: native16(op), np: native16(np), ip: native16(fold(ip)), l4: native16(fold(l4)),
 			}
 		}
 	}
@@ -158,4 +173,3 @@ func fold(s uint32) uint16 {
 	s = s&0xffff + s>>16
 	return uint16(s)
 }
-

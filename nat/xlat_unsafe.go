@@ -1,7 +1,8 @@
+//go:build amd64 || arm64
+
 package nat
 
 import (
-	"math/bits"
 	"unsafe"
 
 	"github.com/nfgo/nfgo/conntrack"
@@ -9,7 +10,8 @@ import (
 )
 
 // rewriteFast is the rewrite of a whole TCP or UDP packet of direction d
-// at manip m from e, with the precomputed deltas. It reports false, having
+// at manip m from e, with the precomputed deltas, on the header fields as
+// loads in the machine's byte order read them (see fastRW). It reports false, having
 // changed nothing, for any other packet or one whose fields are not the
 // ones its connection's tuple says, which the general path then handles.
 //
@@ -19,9 +21,8 @@ import (
 // of the network header and from l4 to the end of the transport checksum,
 // inside p.Frame[:end], and end inside len(p.Frame); the frame's backing
 // array is alive through p; and the accesses are of plain bytes, unaligned
-// loads and stores being fine on the architectures Go's unsafe 2-, 4- and
-// 8-byte accesses compile to (x86 and arm64 take them; elsewhere Go
-// splits them).
+// loads and stores of which amd64 and arm64, the architectures this file
+// is built for, take (xlat_other.go is the same rewrite on slices).
 func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 	l3, l4, end := uint(p.L3Off), uint(p.L4Off), uint(p.L3End)
 	v6 := p.Family != packet.FamilyIPv4
@@ -39,17 +40,17 @@ func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 	rw := &e.rw[d&1][m&1]
 	dst := uint(m & 1) // ManipDst writes the destination
 	pf := (*uint16)(unsafe.Add(base, l4+2*dst))
-	if bits.ReverseBytes16(*pf) != rw.op {
+	if *pf != rw.op {
 		return false
 	}
 	if !v6 {
 		af := (*uint32)(unsafe.Add(base, l3+12+4*dst))
-		if bits.ReverseBytes32(*af) != rw.oa {
+		if *af != rw.oa {
 			return false
 		}
-		*af = bits.ReverseBytes32(rw.na)
+		*af = rw.na
 		cp := (*uint16)(unsafe.Add(base, l3+10))
-		*cp = bits.ReverseBytes16(applyFolded(bits.ReverseBytes16(*cp), rw.ip))
+		*cp = applyFolded(*cp, rw.ip)
 	} else {
 		oa, _, na, _ := e.fields(d, m)
 		af := (*[2]uint64)(unsafe.Add(base, l3+8+16*dst))
@@ -59,9 +60,9 @@ func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 		}
 		af[0], af[1] = n[0], n[1]
 	}
-	*pf = bits.ReverseBytes16(rw.np)
+	*pf = rw.np
 	cf := (*uint16)(unsafe.Add(base, l4+coff))
-	c := bits.ReverseBytes16(*cf)
+	c := *cf
 	if coff == 6 {
 		if c == 0 {
 			return true // no checksum stays no checksum
@@ -72,6 +73,6 @@ func (e *xlat) rewriteFast(p *packet.Packet, d conntrack.Dir, m Manip) bool {
 	} else {
 		c = applyFolded(c, rw.l4)
 	}
-	*cf = bits.ReverseBytes16(c)
+	*cf = c
 	return true
 }
