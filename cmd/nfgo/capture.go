@@ -15,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
 	"github.com/nfgo/nfgo/hooks"
 	"github.com/nfgo/nfgo/packet"
 )
@@ -41,7 +42,7 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *hook == "" || *file == "" {
-		return usageErr("capture needs --hook and -w\n%s", captureUsage)
+		return exitcode.Usage("capture needs --hook and -w\n%s", captureUsage)
 	}
 	if _, _, err := captureSpec(*hook, *prio); err != nil {
 		return err
@@ -81,7 +82,7 @@ func captureSpec(hook, prio string) (hooks.Hook, hooks.Priority, error) {
 		}
 	}
 	if h == 255 {
-		return 0, 0, usageErr("unknown hook %q (prerouting, input, forward, output, postrouting, ingress)", hook)
+		return 0, 0, exitcode.Usage("unknown hook %q (prerouting, input, forward, output, postrouting, ingress)", hook)
 	}
 	names := map[string]hooks.Priority{"first": hooks.PriorityFirst, "last": hooks.PriorityLast - 1,
 		"raw": hooks.PriorityRaw, "conntrack": hooks.PriorityConntrack, "mangle": hooks.PriorityMangle,
@@ -92,7 +93,7 @@ func captureSpec(hook, prio string) (hooks.Hook, hooks.Priority, error) {
 	}
 	n, err := strconv.ParseInt(prio, 10, 32)
 	if err != nil {
-		return 0, 0, usageErr("bad priority %q", prio)
+		return 0, 0, exitcode.Usage("bad priority %q", prio)
 	}
 	return h, hooks.Priority(n), nil
 }

@@ -9,7 +9,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ctcmd"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
 )
 
 // socketPath is the control socket a command talks to: -s, else
@@ -26,8 +30,8 @@ func socketPath(flagValue string) string {
 
 // call sends req to the nfgo at socket and copies its answer: text to
 // stdout and stderr, packets to onPkt. It returns the exit status the
-// daemon gave, as an exitError when it is not 0. An interrupt (Ctrl-C)
-// ends a streaming command normally.
+// daemon gave, as an *exitcode.Error when it is not 0. An interrupt
+// (Ctrl-C) ends a streaming command normally.
 func call(socket string, req request, stdout, stderr io.Writer, onPkt func(f *frame) error) error {
 	c, err := net.Dial("unix", socket)
 	if err != nil {
@@ -81,7 +85,7 @@ func call(socket string, req request, stdout, stderr io.Writer, onPkt func(f *fr
 		}
 		if f.End {
 			if f.Code != 0 {
-				return &exitError{code: f.Code, err: errors.New("")}
+				return &exitcode.Error{Code: f.Code, Err: errors.New("")}
 			}
 			return nil
 		}
@@ -96,4 +100,29 @@ func cmdSimple(name string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return call(socketPath(*sock), request{Cmd: name}, stdout, stderr, nil)
+}
+
+// cmdConntrack sends the command line to the daemon, which parses it.
+func cmdConntrack(args []string, stdout, stderr io.Writer) error {
+	sock := ""
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--socket" || args[i] == "-s" && i+1 < len(args) && strings.HasPrefix(args[i+1], "/") {
+			// -s is also conntrack's --src; a path names the socket.
+			if i+1 < len(args) {
+				sock = args[i+1]
+				i++
+				continue
+			}
+		}
+		rest = append(rest, args[i])
+	}
+	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
+		fmt.Fprintln(stderr, ctcmd.Usage)
+		if len(rest) == 0 {
+			return &exitcode.Error{Code: 2, Err: fmt.Errorf("")}
+		}
+		return nil
+	}
+	return call(socketPath(sock), request{Cmd: "conntrack", Args: rest}, stdout, stderr, nil)
 }

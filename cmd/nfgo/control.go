@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ctcmd"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
 	"github.com/nfgo/nfgo/ruleset"
 )
 
@@ -202,12 +204,12 @@ func (d *daemon) dispatch(ctx context.Context, req *request, r *replier) int {
 		fmt.Fprint(r, d.eng.Ruleset().String())
 	case "ruleset.apply":
 		if _, err := d.change(func(cur *ruleset.Ruleset) (*ruleset.Ruleset, error) {
-			return applySource(cur, req.Name, req.Data, false)
+			return rulesetfile.Apply(cur, req.Name, req.Data, false)
 		}); err != nil {
 			return fail(err)
 		}
 	case "ruleset.check":
-		next, err := applySource(d.eng.Ruleset(), req.Name, req.Data, false)
+		next, err := rulesetfile.Apply(d.eng.Ruleset(), req.Name, req.Data, false)
 		if err == nil {
 			err = d.dryRun(next)
 		}
@@ -216,7 +218,7 @@ func (d *daemon) dispatch(ctx context.Context, req *request, r *replier) int {
 		}
 	case "ruleset.flush":
 		if _, err := d.change(func(cur *ruleset.Ruleset) (*ruleset.Ruleset, error) {
-			return applySource(cur, "flush", []byte("flush ruleset\n"), false)
+			return rulesetfile.Apply(cur, "flush", []byte("flush ruleset\n"), false)
 		}); err != nil {
 			return fail(err)
 		}
@@ -224,7 +226,7 @@ func (d *daemon) dispatch(ctx context.Context, req *request, r *replier) int {
 		if d.ct == nil {
 			return fail(errors.New("connection tracking is off in this nfgo (conntrack.enabled: false)"))
 		}
-		return runConntrack(ctx, d.ct, d.events, d.cfg.Conntrack.Accounting, req.Args, r, stderr)
+		return ctcmd.Run(ctx, d.ct, d.events, d.cfg.Conntrack.Accounting, req.Args, r, stderr)
 	case "counters":
 		writeCounters(r, d.eng.Ruleset())
 	case "stats":

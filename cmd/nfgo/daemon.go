@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ctcmd"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/io/memio"
@@ -22,7 +25,7 @@ import (
 // the connection table, the ruleset, and what serves the control socket
 // and metrics.
 type daemon struct {
-	cfg   *Config
+	cfg   *config.Config
 	log   *slog.Logger
 	eng   *engine.Engine
 	ct    *conntrack.Table
@@ -34,7 +37,7 @@ type daemon struct {
 	reloadFails atomic.Uint64
 
 	trace   *traceHub
-	events  *eventHub
+	events  *ctcmd.EventHub
 	hookCtr *hookCounters
 	workers int
 
@@ -43,7 +46,7 @@ type daemon struct {
 }
 
 type daemonPort struct {
-	cfg   IfConfig
+	cfg   config.Interface
 	cp    *countingPort
 	index uint32
 }
@@ -56,11 +59,11 @@ var errNothingStarted = errors.New("nothing was started")
 // with in-memory ports of the same names); the control socket is not in
 // use; the metrics address can be listened on. Then it opens the ports,
 // and on any failure closes what it opened.
-func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
+func newDaemon(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, start: time.Now()}
 	rs := ruleset.New(ruleset.Options{Logger: log})
 	if cfg.Ruleset != "" {
-		next, err := loadRulesetFile(rs, cfg.Ruleset, false)
+		next, err := rulesetfile.Load(rs, cfg.Ruleset, false)
 		if err != nil {
 			return nil, err
 		}
@@ -115,10 +118,10 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 			return fail(fmt.Errorf("interface %s: %w", ic.Name, err))
 		}
 	}
-	if err := addRoutes(d.eng, cfg.Routes, cfg.Neighbors); err != nil {
+	if err := config.AddRoutes(d.eng, cfg.Routes, cfg.Neighbors); err != nil {
 		return fail(err)
 	}
-	if err := setRuleset(d.eng, rs); err != nil {
+	if err := rulesetfile.Install(d.eng, rs); err != nil {
 		return fail(err)
 	}
 	if cfg.Metrics.HookCounters {
@@ -128,7 +131,7 @@ func newDaemon(cfg *Config, log *slog.Logger) (*daemon, error) {
 	}
 	d.trace = newTraceHub(d.eng, d.ct)
 	if d.ct != nil {
-		d.events = newEventHub(d.ct)
+		d.events = ctcmd.NewEventHub(d.ct)
 	}
 	if mln != nil {
 		d.metrics = d.serveMetrics(mln)
@@ -153,7 +156,7 @@ func (d *daemon) dryRun(rs *ruleset.Ruleset) error {
 			return err
 		}
 	}
-	if err := setRuleset(e, rs); err != nil {
+	if err := rulesetfile.Install(e, rs); err != nil {
 		return fmt.Errorf("%s: %w", d.cfg.Ruleset, err)
 	}
 	return nil
@@ -172,7 +175,7 @@ func (d *daemon) run(ctx context.Context, reload <-chan struct{}) error {
 	go func() { defer wg.Done(); d.serveControl(srvCtx) }()
 	if d.events != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.events.run(srvCtx) }()
+		go func() { defer wg.Done(); d.events.Run(srvCtx) }()
 	}
 	d.log.Info("nfgo running", "config", d.cfg.File, "socket", d.cfg.Socket, "interfaces", len(d.ports),
 		"ruleset", d.cfg.Ruleset, "generation", d.eng.Ruleset().Generation())
@@ -242,9 +245,9 @@ func (d *daemon) reload() {
 	d.rsMu.Lock()
 	defer d.rsMu.Unlock()
 	cur := d.eng.Ruleset()
-	next, err := loadRulesetFile(cur, d.cfg.Ruleset, true)
+	next, err := rulesetfile.Load(cur, d.cfg.Ruleset, true)
 	if err == nil {
-		err = setRuleset(d.eng, next)
+		err = rulesetfile.Install(d.eng, next)
 	}
 	if err != nil {
 		d.reloadFails.Add(1)
@@ -263,7 +266,7 @@ func (d *daemon) change(fn func(cur *ruleset.Ruleset) (*ruleset.Ruleset, error))
 	defer d.rsMu.Unlock()
 	next, err := fn(d.eng.Ruleset())
 	if err == nil {
-		err = setRuleset(d.eng, next)
+		err = rulesetfile.Install(d.eng, next)
 	}
 	if err != nil {
 		return nil, err

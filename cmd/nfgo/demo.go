@@ -16,6 +16,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ctcmd"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
 )
 
 // demoRuleset is the router's ruleset: a stateful firewall (the LAN may
@@ -59,10 +63,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if os.Geteuid() != 0 {
-		return &exitError{code: 1, err: errors.New("needs root: it builds network namespaces and attaches XDP (run it with sudo)")}
+		return &exitcode.Error{Code: 1, Err: errors.New("needs root: it builds network namespaces and attaches XDP (run it with sudo)")}
 	}
 	if !hasAFXDP() {
-		return &exitError{code: 1, err: errors.New("this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)")}
+		return &exitcode.Error{Code: 1, Err: errors.New("this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)")}
 	}
 	start := time.Now()
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
@@ -98,12 +102,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(rules, []byte(demoRuleset), 0o600); err != nil {
 		return err
 	}
-	cfg := &Config{File: "(demo)", Ruleset: rules, Socket: filepath.Join(dir, "nfgo.sock"), LogLevel: "info", LogFormat: "text",
-		Interfaces: []IfConfig{
+	cfg := &config.Config{File: "(demo)", Ruleset: rules, Socket: filepath.Join(dir, "nfgo.sock"), LogLevel: "info", LogFormat: "text",
+		Interfaces: []config.Interface{
 			{Name: "r0", Backend: "afxdp", Queues: 1, Addrs: mustPrefixes("198.18.0.1/24", "2001:db8::1/64")},
 			{Name: "r1", Backend: "afxdp", Queues: 1, Addrs: mustPrefixes("198.18.1.1/24", "2001:db8:1::1/64")},
 		},
-		Conntrack: CTConfig{Events: 1024},
+		Conntrack: config.Conntrack{Events: 1024},
 	}
 	logw := io.Discard
 	if *verbose {
@@ -185,7 +189,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	indent(stdout, sb.String())
 	say("== nfgo conntrack -L")
 	sb.Reset()
-	runConntrack(context.Background(), d.ct, nil, false, []string{"-L"}, &sb, io.Discard)
+	ctcmd.Run(context.Background(), d.ct, nil, false, []string{"-L"}, &sb, io.Discard)
 	indent(stdout, sb.String())
 	say("== nfgo trace (one connection: the client's first packets and the server's answers)")
 	timeout := time.After(500 * time.Millisecond)

@@ -20,22 +20,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/replay"
 )
-
-// exitError carries an exit status through the command functions.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-
-// errUsage is a wrong command line; the message says what is wrong.
-var errUsage = errors.New("usage")
-
-var logLevels = map[string]slog.Level{
-	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
-}
 
 const usage = `nfgo: netfilter as a Go packet engine
 
@@ -85,7 +74,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "capture":
 		err = cmdCapture(rest, stdout, stderr)
 	case "replay":
-		err = cmdReplay(rest, stdout, stderr)
+		err = replay.Main(rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(rest, stdout, stderr)
 	case "help", "-h", "--help":
@@ -98,15 +87,15 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var ee *exitError
+	var ee *exitcode.Error
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(stderr, "nfgo %s: %v\n", cmd, ee.err)
+		if ee.Err != nil && ee.Err.Error() != "" {
+			fmt.Fprintf(stderr, "nfgo %s: %v\n", cmd, ee.Err)
 		}
-		return ee.code
+		return ee.Code
 	}
 	fmt.Fprintf(stderr, "nfgo %s: %v\n", cmd, err)
-	if errors.Is(err, errUsage) {
+	if errors.Is(err, exitcode.ErrUsage) {
 		return 2
 	}
 	return 1
@@ -114,16 +103,12 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // newLogger makes the daemon's logger.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: logLevels[level]}
+	lv, _ := config.LogLevel(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// usageErr reports a wrong command line.
-func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -137,9 +122,9 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: 0, err: errors.New("")}
+			return &exitcode.Error{Code: 0, Err: errors.New("")}
 		}
-		return &exitError{code: 2, err: errors.New("")}
+		return &exitcode.Error{Code: 2, Err: errors.New("")}
 	}
 	return nil
 }

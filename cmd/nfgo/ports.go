@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/io/afxdp"
 	"github.com/nfgo/nfgo/io/pcapio"
@@ -13,7 +14,7 @@ import (
 )
 
 // openPort opens the backend of one configured interface.
-func openPort(ic IfConfig, log *slog.Logger) (engine.Port, error) {
+func openPort(ic config.Interface, log *slog.Logger) (engine.Port, error) {
 	switch ic.Backend {
 	case "afxdp":
 		opts := afxdp.Options{Interface: ic.Name, Queues: ic.Queues, Logger: log}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/pktdesc"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -31,7 +32,7 @@ func readRecords(t *testing.T, r io.Reader) []map[string]any {
 }
 
 // readPcap returns the flows of the packets of a raw-IP capture.
-func readPcap(t *testing.T, path string) []flow {
+func readPcap(t *testing.T, path string) []pktdesc.Flow {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -42,7 +43,7 @@ func readPcap(t *testing.T, path string) []flow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []flow
+	var out []pktdesc.Flow
 	for {
 		data, _, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -57,9 +58,9 @@ func readPcap(t *testing.T, path string) []flow {
 			t.Fatalf("%s: a packet that does not parse: %s", path, reason)
 		}
 		if !p.VerifyChecksums() {
-			t.Errorf("%s: %s has a bad checksum", path, flowOf(p))
+			t.Errorf("%s: %s has a bad checksum", path, pktdesc.FlowOf(p))
 		}
-		out = append(out, flowOf(p))
+		out = append(out, pktdesc.FlowOf(p))
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
 	"github.com/nfgo/nfgo/cmd/nfgo/internal/lint"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
 	"github.com/nfgo/nfgo/ruleset"
 )
 
@@ -13,7 +15,7 @@ const rulesetUsage = `usage: nfgo ruleset list | apply -f FILE | check -f FILE [
 
 func cmdRuleset(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("%s", rulesetUsage)
+		return exitcode.Usage("%s", rulesetUsage)
 	}
 	sub := args[0]
 	fs := newFlagSet("ruleset "+sub, stderr)
@@ -24,11 +26,11 @@ func cmdRuleset(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q\n%s", fs.Arg(0), rulesetUsage)
+		return exitcode.Usage("unexpected argument %q\n%s", fs.Arg(0), rulesetUsage)
 	}
 	needFile := func() ([]byte, error) {
 		if *file == "" {
-			return nil, usageErr("ruleset %s needs -f FILE", sub)
+			return nil, exitcode.Usage("ruleset %s needs -f FILE", sub)
 		}
 		if *file == "-" {
 			return io.ReadAll(os.Stdin)
@@ -44,7 +46,7 @@ func cmdRuleset(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if sub == "check" && *offline {
-			_, err := applySource(ruleset.New(ruleset.Options{}), *file, src, false)
+			_, err := rulesetfile.Apply(ruleset.New(ruleset.Options{}), *file, src, false)
 			return err
 		}
 		return call(socketPath(*sock), request{Cmd: "ruleset." + sub, Name: *file, Data: src}, stdout, stderr, nil)
@@ -53,7 +55,7 @@ func cmdRuleset(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cmds, err := parseRuleset(*file, src)
+		cmds, err := rulesetfile.Parse(*file, src)
 		if err != nil {
 			return err
 		}
@@ -62,9 +64,9 @@ func cmdRuleset(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, f.String())
 		}
 		if len(findings) > 0 {
-			return &exitError{code: 1, err: fmt.Errorf("%d finding(s)", len(findings))}
+			return &exitcode.Error{Code: 1, Err: fmt.Errorf("%d finding(s)", len(findings))}
 		}
 		return nil
 	}
-	return usageErr("unknown ruleset command %q\n%s", sub, rulesetUsage)
+	return exitcode.Usage("unknown ruleset command %q\n%s", sub, rulesetUsage)
 }

@@ -9,6 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
+	"github.com/nfgo/nfgo/ruleset"
 )
 
 // defaultSocket is the control socket when neither the config nor -s
@@ -24,9 +29,9 @@ func cmdRun(args []string, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, err: errors.New("")}
+		return &exitcode.Error{Code: 2, Err: errors.New("")}
 	}
-	cfg, err := LoadConfig(*cfgFile)
+	cfg, err := config.Load(*cfgFile)
 	if err != nil {
 		return err
 	}
@@ -74,4 +79,13 @@ func cmdRun(args []string, stderr io.Writer) error {
 		}
 	}()
 	return d.run(ctx, reload)
+}
+
+// loadRulesetIfAny is the config's ruleset applied to an empty one.
+func loadRulesetIfAny(cfg *config.Config) (*ruleset.Ruleset, error) {
+	rs := ruleset.New(ruleset.Options{})
+	if cfg.Ruleset == "" {
+		return rs, nil
+	}
+	return rulesetfile.Load(rs, cfg.Ruleset, false)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/pktdesc"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ruleindex"
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/packet"
@@ -107,7 +109,7 @@ type traceHub struct {
 	mu   sync.Mutex
 	subs map[*traceSub]struct{}
 	live map[*packet.Packet][]traced // packets on their way, by session
-	ix   *ruleIndex
+	ix   *ruleindex.Index
 }
 
 type traced struct {
@@ -127,12 +129,12 @@ type traceSub struct {
 
 func newTraceHub(e *engine.Engine, ct *conntrack.Table) *traceHub {
 	return &traceHub{e: e, env: selEnv{e, ct}, subs: map[*traceSub]struct{}{}, live: map[*packet.Packet][]traced{},
-		ix: newRuleIndex(e.Ruleset())}
+		ix: ruleindex.New(e.Ruleset())}
 }
 
 func (h *traceHub) setRuleset(rs *ruleset.Ruleset) {
 	h.mu.Lock()
-	h.ix = newRuleIndex(rs)
+	h.ix = ruleindex.New(rs)
 	h.mu.Unlock()
 }
 
@@ -196,7 +198,7 @@ func (h *traceHub) event(ev *engine.TraceEvent) {
 	switch ev.Kind {
 	case engine.TraceHook:
 	case engine.TraceRule:
-		st := h.ix.step(ev)
+		st := h.ix.Step(ev)
 		if st.Policy {
 			line = fmt.Sprintf("%s %s %s policy %s", st.Family, st.Table, st.Chain, st.Verdict)
 		} else {
@@ -218,7 +220,7 @@ func (h *traceHub) event(ev *engine.TraceEvent) {
 		l := line
 		if ev.Kind == engine.TraceHook {
 			if t.first {
-				l = fmt.Sprintf("%s %s packet: %s", p.Family, ev.Hook, nftPacket(p, h.e.IfName))
+				l = fmt.Sprintf("%s %s packet: %s", p.Family, ev.Hook, pktdesc.NFTPacket(p, h.e.IfName))
 				t.first = false
 			} else {
 				l = fmt.Sprintf("%s %s", p.Family, ev.Hook)

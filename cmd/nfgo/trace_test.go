@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/internal/pktbuild"
@@ -42,14 +44,14 @@ func newMemDaemon(t *testing.T) *memDaemon {
 	if _, err := e.AddPort(wan, engine.PortConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.1.1/24")}}); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := loadRulesetFile(ruleset.New(ruleset.Options{}), "testdata/replay/fw.nft", false)
+	rs, err := rulesetfile.Load(ruleset.New(ruleset.Options{}), "testdata/replay/fw.nft", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setRuleset(e, rs); err != nil {
+	if err := rulesetfile.Install(e, rs); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{eng: e, ct: ct, cfg: &Config{}, trace: newTraceHub(e, ct)}
+	d := &daemon{eng: e, ct: ct, cfg: &config.Config{}, trace: newTraceHub(e, ct)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()

@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"bufio"
@@ -13,6 +13,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/config"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/exitcode"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ruleindex"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/rulesetfile"
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/io/pcapio"
@@ -53,7 +57,11 @@ type replayIface struct {
 	mtu   int
 }
 
-func cmdReplay(args []string, stdout, stderr io.Writer) error {
+// Main runs nfgo replay with the arguments that follow "replay". A wrong
+// command line is an error wrapping exitcode.ErrUsage, or an
+// *exitcode.Error with status 2 when the flag package has said what is
+// wrong.
+func Main(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
@@ -76,18 +84,18 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, err: errors.New("")}
+		return &exitcode.Error{Code: 2, Err: errors.New("")}
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return exitcode.Usage("unexpected argument %q", fs.Arg(0))
 	}
 
 	var ifs []replayIface
-	var rts []RouteConfig
-	var neighs []NeighConfig
-	ctc := CTConfig{}
+	var rts []config.Route
+	var neighs []config.Neighbor
+	ctc := config.Conntrack{}
 	if *cfgFile != "" {
-		cfg, err := LoadConfig(*cfgFile)
+		cfg, err := config.Load(*cfgFile)
 		if err != nil {
 			return err
 		}
@@ -106,21 +114,21 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 			*rulesFile = cfg.Ruleset
 		}
 		if *inFile != "" {
-			return usageErr("-i and -c: the config names the inputs")
+			return exitcode.Usage("-i and -c: the config names the inputs")
 		}
 	} else {
 		if *inFile == "" {
-			return usageErr("-i IN.pcap is required (see nfgo replay -h)")
+			return exitcode.Usage("-i IN.pcap is required (see nfgo replay -h)")
 		}
 		if *inIf == *outIf {
-			return usageErr("--in-if and --out-if must differ")
+			return exitcode.Usage("--in-if and --out-if must differ")
 		}
 		ifs = []replayIface{{name: *inIf, in: *inFile, mtu: *mtu}, {name: *outIf, mtu: *mtu}}
 		for _, a := range addrs {
 			name, p, ok := strings.Cut(a, "=")
 			pfx, err := netip.ParsePrefix(p)
 			if !ok || err != nil {
-				return usageErr("--addr %q: want IF=ADDRESS/LEN", a)
+				return exitcode.Usage("--addr %q: want IF=ADDRESS/LEN", a)
 			}
 			found := false
 			for i := range ifs {
@@ -129,7 +137,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 			if !found {
-				return usageErr("--addr %q: no interface %q (%s or %s)", a, name, *inIf, *outIf)
+				return exitcode.Usage("--addr %q: no interface %q (%s or %s)", a, name, *inIf, *outIf)
 			}
 		}
 		if len(routes) == 0 {
@@ -165,7 +173,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 		logw = stderr
 	}
 	r := &replay{ifs: ifs, routes: rts, neighs: neighs, ct: ctc, noCT: *noCT, rulesFile: *rulesFile, outFile: *outFile,
-		log: newLogger(logw, "info", "text"), json: jw}
+		log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})), json: jw}
 	showProgress := *progress == "always" || *progress == "auto" && isTerminal(stderr)
 	sum, err := r.run(showProgress, stderr)
 	if err != nil {
@@ -180,20 +188,20 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 
 // parseRouteFlag reads PREFIX=IF[@GATEWAY], or PREFIX=blackhole and the
 // like.
-func parseRouteFlag(s string) (RouteConfig, error) {
+func parseRouteFlag(s string) (config.Route, error) {
 	p, dev, ok := strings.Cut(s, "=")
 	if !ok {
-		return RouteConfig{}, usageErr("--route %q: want PREFIX=IF[@GATEWAY]", s)
+		return config.Route{}, exitcode.Usage("--route %q: want PREFIX=IF[@GATEWAY]", s)
 	}
-	rc := RouteConfig{}
+	rc := config.Route{}
 	var err error
 	if rc.To, err = netip.ParsePrefix(p); err != nil {
-		return rc, usageErr("--route %q: %v", s, err)
+		return rc, exitcode.Usage("--route %q: %v", s, err)
 	}
 	if d, gw, ok := strings.Cut(dev, "@"); ok {
 		dev = d
 		if rc.Via, err = netip.ParseAddr(gw); err != nil {
-			return rc, usageErr("--route %q: gateway: %v", s, err)
+			return rc, exitcode.Usage("--route %q: gateway: %v", s, err)
 		}
 	}
 	switch dev {
@@ -212,9 +220,9 @@ func parseRouteFlag(s string) (RouteConfig, error) {
 // replay is one run of captures through an engine.
 type replay struct {
 	ifs       []replayIface
-	routes    []RouteConfig
-	neighs    []NeighConfig
-	ct        CTConfig
+	routes    []config.Route
+	neighs    []config.Neighbor
+	ct        config.Conntrack
 	noCT      bool
 	rulesFile string
 	outFile   string
@@ -287,21 +295,21 @@ func (r *replay) run(showProgress bool, stderr io.Writer) (summary, error) {
 			return summary{}, err
 		}
 	}
-	if err := addRoutes(e, r.routes, r.neighs); err != nil {
+	if err := config.AddRoutes(e, r.routes, r.neighs); err != nil {
 		return summary{}, err
 	}
 	rs := ruleset.New(ruleset.Options{Now: seq.now, Logger: r.log})
 	if r.rulesFile != "" {
-		next, err := loadRulesetFile(rs, r.rulesFile, false)
+		next, err := rulesetfile.Load(rs, r.rulesFile, false)
 		if err != nil {
 			return summary{}, err
 		}
-		if err := setRuleset(e, next); err != nil {
+		if err := rulesetfile.Install(e, next); err != nil {
 			return summary{}, err
 		}
 		rs = next
 	}
-	rec := newRecorder(e, ct, newRuleIndex(rs), r.json)
+	rec := newRecorder(e, ct, ruleindex.New(rs), r.json)
 	seq.begin, seq.finish = rec.begin, rec.finish
 	if ct != nil {
 		seq.between = func() {
@@ -352,28 +360,6 @@ func (r *replay) run(showProgress bool, stderr io.Writer) (summary, error) {
 	}
 	closers = nil
 	return rec.total, nil
-}
-
-// addRoutes installs the configured routes and neighbors.
-func addRoutes(e *engine.Engine, routes []RouteConfig, neighs []NeighConfig) error {
-	for _, rc := range routes {
-		rt := engine.Route{Prefix: rc.To, Type: rc.Type, Gateway: rc.Via}
-		if rc.Type == engine.RouteUnicast {
-			rt.OutIf = e.IfIndex(rc.Dev)
-			if rt.OutIf == 0 {
-				return fmt.Errorf("route %s: no interface %q", rc.To, rc.Dev)
-			}
-		}
-		if err := e.AddRoute(rt); err != nil {
-			return fmt.Errorf("route %s: %w", rc.To, err)
-		}
-	}
-	for _, n := range neighs {
-		if err := e.AddNeighbor(e.IfIndex(n.Dev), n.Addr, packet.MAC(n.MAC)); err != nil {
-			return fmt.Errorf("neighbor %s on %s: %w", n.Addr, n.Dev, err)
-		}
-	}
-	return nil
 }
 
 func printSummary(w io.Writer, s summary, out string) {

@@ -1,7 +1,8 @@
-package main
+package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -21,19 +22,19 @@ import (
 // example is examples/nfgo.yaml.
 type Config struct {
 	File       string // the file it was read from
-	Interfaces []IfConfig
-	Routes     []RouteConfig
-	Neighbors  []NeighConfig
+	Interfaces []Interface
+	Routes     []Route
+	Neighbors  []Neighbor
 	Ruleset    string // path of the nft-syntax ruleset; relative to the config's folder
-	Conntrack  CTConfig
+	Conntrack  Conntrack
 	Socket     string // control socket path
-	Metrics    MetricsConfig
+	Metrics    Metrics
 	LogLevel   string // debug, info, warn, error
 	LogFormat  string // text or json
 }
 
-// IfConfig is one port.
-type IfConfig struct {
+// Interface is one port.
+type Interface struct {
 	Name      string // the Linux interface (afxdp), the device to create (tun); rules see it as iifname/oifname
 	Backend   string // afxdp, tun or pcap
 	Queues    int    // afxdp: RX/TX queues to open, 0 for all
@@ -48,8 +49,8 @@ type IfConfig struct {
 	backendAt pos
 }
 
-// RouteConfig is one static route.
-type RouteConfig struct {
+// Route is one static route.
+type Route struct {
 	To   netip.Prefix
 	Via  netip.Addr
 	Dev  string
@@ -57,16 +58,16 @@ type RouteConfig struct {
 	Pos  pos
 }
 
-// NeighConfig is one static neighbor (ARP/NDP) entry.
-type NeighConfig struct {
+// Neighbor is one static neighbor (ARP/NDP) entry.
+type Neighbor struct {
 	Dev  string
 	Addr netip.Addr
 	MAC  [6]byte
 	Pos  pos
 }
 
-// CTConfig is the connection tracker's settings.
-type CTConfig struct {
+// Conntrack is the connection tracker's settings.
+type Conntrack struct {
 	Disabled   bool
 	Max        int
 	Buckets    int
@@ -77,17 +78,29 @@ type CTConfig struct {
 	Timeouts   conntrack.Timeouts
 }
 
-// MetricsConfig is the Prometheus endpoint.
-type MetricsConfig struct {
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
 	Address      string // host:port; empty: no metrics
 	HookCounters bool   // count packets per hook (costs a callback per hook)
+}
+
+// logLevels are the names log.level takes.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+// LogLevel is the level a log.level name stands for, and whether it is
+// one.
+func LogLevel(name string) (slog.Level, bool) {
+	l, ok := logLevels[name]
+	return l, ok
 }
 
 // pos is a place in the config file.
 type pos struct{ line, col int }
 
-// ConfigError is a problem in the config file, at a line and field.
-type ConfigError struct {
+// Error is a problem in the config file, at a line and field.
+type Error struct {
 	File  string
 	Line  int
 	Col   int
@@ -95,7 +108,7 @@ type ConfigError struct {
 	Msg   string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	loc := e.File
 	if e.Line > 0 {
 		loc += ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Col)
@@ -106,38 +119,38 @@ func (e *ConfigError) Error() string {
 	return loc + ": " + e.Msg
 }
 
-// configParser walks the YAML node tree, so that every error can name the
+// parser walks the YAML node tree, so that every error can name the
 // line and the field.
-type configParser struct{ file string }
+type parser struct{ file string }
 
-func (p *configParser) errAt(n *yaml.Node, field, format string, args ...any) *ConfigError {
-	e := &ConfigError{File: p.file, Field: field, Msg: fmt.Sprintf(format, args...)}
+func (p *parser) errAt(n *yaml.Node, field, format string, args ...any) *Error {
+	e := &Error{File: p.file, Field: field, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
 	}
 	return e
 }
 
-// LoadConfig reads and checks a config file. It opens nothing.
-func LoadConfig(file string) (*Config, error) {
+// Load reads and checks a config file. It opens nothing.
+func Load(file string) (*Config, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfig(file, src)
+	return Parse(file, src)
 }
 
-// ParseConfig parses a config; file names it in errors and anchors the
+// Parse parses a config; file names it in errors and anchors the
 // relative paths in it.
-func ParseConfig(file string, src []byte) (*Config, error) {
-	p := &configParser{file: file}
+func Parse(file string, src []byte) (*Config, error) {
+	p := &parser{file: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	cfg := &Config{File: file, LogLevel: "info", LogFormat: "text"}
 	if len(doc.Content) == 0 {
-		return nil, &ConfigError{File: file, Msg: "empty config"}
+		return nil, &Error{File: file, Msg: "empty config"}
 	}
 	root := doc.Content[0]
 	err := p.mapping(root, "", func(key string, k, v *yaml.Node) error {
@@ -243,7 +256,7 @@ func ParseConfig(file string, src []byte) (*Config, error) {
 }
 
 // check is what needs the whole file: names that refer to each other.
-func (p *configParser) check(cfg *Config, root *yaml.Node) error {
+func (p *parser) check(cfg *Config, root *yaml.Node) error {
 	names := map[string]bool{}
 	hosts := 0
 	for i, ic := range cfg.Interfaces {
@@ -296,7 +309,7 @@ func (p *configParser) check(cfg *Config, root *yaml.Node) error {
 	return nil
 }
 
-func (p *configParser) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node) error) error {
+func (p *parser) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node) error) error {
 	if n.Kind != yaml.MappingNode {
 		return p.errAt(n, field, "want a mapping (key: value)")
 	}
@@ -318,7 +331,7 @@ func (p *configParser) mapping(n *yaml.Node, field string, fn func(key string, k
 	return nil
 }
 
-func (p *configParser) seq(n *yaml.Node, field string, fn func(i int, n *yaml.Node) error) error {
+func (p *parser) seq(n *yaml.Node, field string, fn func(i int, n *yaml.Node) error) error {
 	if n.Kind != yaml.SequenceNode {
 		return p.errAt(n, field, "want a list")
 	}
@@ -330,14 +343,14 @@ func (p *configParser) seq(n *yaml.Node, field string, fn func(i int, n *yaml.No
 	return nil
 }
 
-func (p *configParser) str(n *yaml.Node, field string) (string, error) {
+func (p *parser) str(n *yaml.Node, field string) (string, error) {
 	if n.Kind != yaml.ScalarNode {
 		return "", p.errAt(n, field, "want a single value")
 	}
 	return n.Value, nil
 }
 
-func (p *configParser) integer(n *yaml.Node, field string, min int) (int, error) {
+func (p *parser) integer(n *yaml.Node, field string, min int) (int, error) {
 	s, err := p.str(n, field)
 	if err != nil {
 		return 0, err
@@ -349,7 +362,7 @@ func (p *configParser) integer(n *yaml.Node, field string, min int) (int, error)
 	return v, nil
 }
 
-func (p *configParser) boolean(n *yaml.Node, field string) (bool, error) {
+func (p *parser) boolean(n *yaml.Node, field string) (bool, error) {
 	s, err := p.str(n, field)
 	if err != nil {
 		return false, err
@@ -363,7 +376,7 @@ func (p *configParser) boolean(n *yaml.Node, field string) (bool, error) {
 	return false, p.errAt(n, field, "want true or false, got %q", s)
 }
 
-func (p *configParser) oneOf(n *yaml.Node, field string, allowed ...string) (string, error) {
+func (p *parser) oneOf(n *yaml.Node, field string, allowed ...string) (string, error) {
 	s, err := p.str(n, field)
 	if err != nil {
 		return "", err
@@ -376,8 +389,8 @@ func (p *configParser) oneOf(n *yaml.Node, field string, allowed ...string) (str
 	return "", p.errAt(n, field, "unknown value %q (want %s)", s, strings.Join(allowed, ", "))
 }
 
-func (p *configParser) iface(n *yaml.Node, field string) (IfConfig, error) {
-	ic := IfConfig{Pos: pos{n.Line, n.Column}}
+func (p *parser) iface(n *yaml.Node, field string) (Interface, error) {
+	ic := Interface{Pos: pos{n.Line, n.Column}}
 	err := p.mapping(n, field, func(key string, k, v *yaml.Node) error {
 		f := field + "." + key
 		var err error
@@ -434,15 +447,15 @@ func (p *configParser) iface(n *yaml.Node, field string) (IfConfig, error) {
 			ok = ok || m == ic.Mode
 		}
 		if !ok {
-			return ic, &ConfigError{File: p.file, Line: ic.backendAt.line, Col: ic.backendAt.col, Field: field + ".mode",
+			return ic, &Error{File: p.file, Line: ic.backendAt.line, Col: ic.backendAt.col, Field: field + ".mode",
 				Msg: fmt.Sprintf("mode %q is not a mode of the %s backend (%s)", ic.Mode, ic.Backend, strings.Join(modes[ic.Backend], ", "))}
 		}
 	}
 	return ic, nil
 }
 
-func (p *configParser) route(n *yaml.Node, field string) (RouteConfig, error) {
-	rc := RouteConfig{Pos: pos{n.Line, n.Column}}
+func (p *parser) route(n *yaml.Node, field string) (Route, error) {
+	rc := Route{Pos: pos{n.Line, n.Column}}
 	var toNode *yaml.Node
 	err := p.mapping(n, field, func(key string, k, v *yaml.Node) error {
 		f := field + "." + key
@@ -491,8 +504,8 @@ func (p *configParser) route(n *yaml.Node, field string) (RouteConfig, error) {
 	return rc, err
 }
 
-func (p *configParser) neigh(n *yaml.Node, field string) (NeighConfig, error) {
-	nc := NeighConfig{Pos: pos{n.Line, n.Column}}
+func (p *parser) neigh(n *yaml.Node, field string) (Neighbor, error) {
+	nc := Neighbor{Pos: pos{n.Line, n.Column}}
 	have := 0
 	err := p.mapping(n, field, func(key string, k, v *yaml.Node) error {
 		f := field + "." + key

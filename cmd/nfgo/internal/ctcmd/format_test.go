@@ -1,9 +1,8 @@
-package main
+package ctcmd
 
 import (
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/internal/netnstest"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -69,30 +69,17 @@ func parseKernelLine(t *testing.T, line string) conntrack.Entry {
 // in a namespace with the kernel's tracker, listed by conntrack -L, print
 // the same from formatEntry.
 func TestConntrackFormatMatchesTheKernelTool(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root for a network namespace")
-	}
+	netnstest.RequireRoot(t)
 	if _, err := exec.LookPath("conntrack"); err != nil {
 		t.Skip("skipping: no conntrack tool (conntrack-tools)")
 	}
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("skipping: no nft")
 	}
-	ns := "nfgo-ctfmt-" + strconv.Itoa(os.Getpid())
-	if err := ip("netns", "add", ns); err != nil {
-		t.Skip("skipping: ", err)
-	}
-	defer ip("netns", "del", ns)
-	run := func(name string, args ...string) string {
-		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-		return string(out)
-	}
-	ip("-n", ns, "link", "set", "lo", "up")
+	ns := netnstest.New(t) // with its loopback up
+	run := func(name string, args ...string) string { return string(ns.MustExec(name, args...)) }
 	run("nft", "add table inet t; add chain inet t c { type filter hook output priority 0; }; add rule inet t c ct state new counter")
-	err := inNS(ns, func() error {
+	err := ns.Do(func() error {
 		ln, err := net.Listen("tcp", "127.0.0.1:8080")
 		if err != nil {
 			return err

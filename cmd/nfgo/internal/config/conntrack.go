@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"time"
@@ -28,7 +28,7 @@ var ctTimeoutFields = map[string]func(t *conntrack.Timeouts) *time.Duration{
 	"generic":            func(t *conntrack.Timeouts) *time.Duration { return &t.Generic },
 }
 
-func (p *configParser) conntrack(n *yaml.Node, field string, c *CTConfig) error {
+func (p *parser) conntrack(n *yaml.Node, field string, c *Conntrack) error {
 	return p.mapping(n, field, func(key string, k, v *yaml.Node) error {
 		f := field + "." + key
 		var err error

@@ -1,4 +1,4 @@
-package main
+package ctcmd
 
 import (
 	"context"
@@ -7,45 +7,19 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/packet"
 )
 
-const conntrackUsage = `usage: nfgo conntrack [-s SOCKET] COMMAND [FILTERS]
+// Usage is the usage message of nfgo conntrack.
+const Usage = `usage: nfgo conntrack [-s SOCKET] COMMAND [FILTERS]
 commands: -L (list)  -E (events)  -S (statistics)  -C (count)  -G (get one)  -D (delete)  -F (flush)
 filters:  -p PROTO  -f ipv4|ipv6  -s|--orig-src ADDR[/LEN]  -d|--orig-dst ADDR[/LEN]
           -r|--reply-src ADDR  -q|--reply-dst ADDR  --sport|--orig-port-src PORT  --dport|--orig-port-dst PORT
           --reply-port-src PORT  --reply-port-dst PORT  --state TCPSTATE  -m|--mark MARK[/MASK]
           -u|--status ASSURED,SEEN_REPLY,UNREPLIED,...  -w|--zone ZONE  -e|--event-mask NEW,UPDATE,DESTROY
           -o extended,id`
-
-// cmdConntrack sends the command line to the daemon, which parses it.
-func cmdConntrack(args []string, stdout, stderr io.Writer) error {
-	sock := ""
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--socket" || args[i] == "-s" && i+1 < len(args) && strings.HasPrefix(args[i+1], "/") {
-			// -s is also conntrack's --src; a path names the socket.
-			if i+1 < len(args) {
-				sock = args[i+1]
-				i++
-				continue
-			}
-		}
-		rest = append(rest, args[i])
-	}
-	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
-		fmt.Fprintln(stderr, conntrackUsage)
-		if len(rest) == 0 {
-			return &exitError{code: 2, err: fmt.Errorf("")}
-		}
-		return nil
-	}
-	return call(socketPath(sock), request{Cmd: "conntrack", Args: rest}, stdout, stderr, nil)
-}
 
 // ctQuery is a parsed conntrack command line.
 type ctQuery struct {
@@ -257,11 +231,12 @@ func (q *ctQuery) match(x *conntrack.Entry) bool {
 		(!q.unrepl || x.Status&conntrack.StatusSeenReply == 0)
 }
 
-// runConntrack carries out a conntrack command line against the table.
-func runConntrack(ctx context.Context, ct *conntrack.Table, hub *eventHub, accounting bool, args []string, out, errOut io.Writer) int {
+// Run carries out a conntrack command line against the table and returns
+// its exit status. Without a hub, -E says that events are off.
+func Run(ctx context.Context, ct *conntrack.Table, hub *EventHub, accounting bool, args []string, out, errOut io.Writer) int {
 	q, err := parseCTArgs(args)
 	if err != nil {
-		fmt.Fprintf(errOut, "conntrack: %v\n%s\n", err, conntrackUsage)
+		fmt.Fprintf(errOut, "conntrack: %v\n%s\n", err, Usage)
 		return 2
 	}
 	switch q.cmd {
@@ -347,61 +322,4 @@ func filterMatches(f *conntrack.Filter, x *conntrack.Entry) bool {
 		return false
 	}
 	return f.Match == nil || f.Match(x)
-}
-
-// eventHub reads the table's events and hands a copy of each to every
-// subscriber; a subscriber that does not keep up loses events rather than
-// holding the others back.
-type eventHub struct {
-	ct   *conntrack.Table
-	mu   sync.Mutex
-	subs map[chan conntrack.Event]struct{}
-}
-
-func newEventHub(ct *conntrack.Table) *eventHub {
-	return &eventHub{ct: ct, subs: map[chan conntrack.Event]struct{}{}}
-}
-
-func (h *eventHub) subscribe() (<-chan conntrack.Event, func()) {
-	ch := make(chan conntrack.Event, 4096)
-	h.mu.Lock()
-	h.subs[ch] = struct{}{}
-	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		delete(h.subs, ch)
-		h.mu.Unlock()
-	}
-}
-
-// run drains the event ring until ctx is done; with no subscriber the
-// events are dropped here, so that the ring never fills.
-func (h *eventHub) run(ctx context.Context) {
-	buf := make([]conntrack.Event, 256)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.ct.EventNotify():
-		case <-tick.C:
-		}
-		for {
-			n := h.ct.ReadEvents(buf)
-			if n == 0 {
-				break
-			}
-			h.mu.Lock()
-			for ch := range h.subs {
-				for _, ev := range buf[:n] {
-					select {
-					case ch <- ev:
-					default:
-					}
-				}
-			}
-			h.mu.Unlock()
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package ctcmd
 
 import (
 	"strconv"
@@ -29,7 +29,8 @@ type ctFormat struct {
 	id       bool                // -o id
 }
 
-func ctProtoName(p uint8) string {
+// ProtoName names a protocol as conntrack(8) does, or says "unknown".
+func ProtoName(p uint8) string {
 	switch p {
 	case packet.ProtoTCP:
 		return "tcp"
@@ -54,7 +55,7 @@ func ctProtoName(p uint8) string {
 // ctProtoNumber reads a protocol by name or number (-p).
 func ctProtoNumber(s string) (uint8, bool) {
 	for n := 0; n < 256; n++ {
-		if name := ctProtoName(uint8(n)); name != "unknown" && name == strings.ToLower(s) {
+		if name := ProtoName(uint8(n)); name != "unknown" && name == strings.ToLower(s) {
 			return uint8(n), true
 		}
 	}
@@ -91,7 +92,7 @@ func formatEntry(x *conntrack.Entry, f ctFormat, accounting bool) string {
 			sb.WriteString("ipv4     2 ")
 		}
 	}
-	name := ctProtoName(x.Orig.Proto)
+	name := ProtoName(x.Orig.Proto)
 	sb.WriteString(name + strings.Repeat(" ", max(8-len(name), 0)) + " " + strconv.Itoa(int(x.Orig.Proto)) + " ")
 	sb.WriteString(strconv.FormatInt(int64(x.Timeout/time.Second), 10) + " ")
 	if x.Orig.Proto == packet.ProtoTCP {

@@ -1,4 +1,4 @@
-package main
+package pktdesc
 
 import (
 	"fmt"
@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ctcmd"
 	"github.com/nfgo/nfgo/packet"
 )
 
-// flow is what a packet's headers say about its flow: addresses, protocol
+// Flow is what a packet's headers say about its flow: addresses, protocol
 // and ports (ICMP: type, code, and the echo identifier in SrcPort).
-type flow struct {
+type Flow struct {
 	Src   netip.Addr `json:"src"`
 	Dst   netip.Addr `json:"dst"`
 	Proto string     `json:"proto"`
@@ -23,9 +24,9 @@ type flow struct {
 	Len   int        `json:"len"`
 }
 
-// flowOf describes a parsed IP packet.
-func flowOf(p *packet.Packet) flow {
-	f := flow{Src: p.Src(), Dst: p.Dst(), Proto: protoName(p.Proto), Len: p.Len()}
+// FlowOf describes a parsed IP packet.
+func FlowOf(p *packet.Packet) Flow {
+	f := Flow{Src: p.Src(), Dst: p.Dst(), Proto: protoName(p.Proto), Len: p.Len()}
 	if p.L4Off == 0 {
 		return f
 	}
@@ -45,7 +46,7 @@ func flowOf(p *packet.Packet) flow {
 }
 
 // String is a one-line summary, as tcpdump would say it.
-func (f flow) String() string {
+func (f Flow) String() string {
 	var sb strings.Builder
 	sb.WriteString(f.Proto + " ")
 	if f.Sport != 0 || f.Dport != 0 {
@@ -64,7 +65,7 @@ func (f flow) String() string {
 
 // protoName names a protocol as conntrack does, or gives its number.
 func protoName(p uint8) string {
-	if name := ctProtoName(p); name != "unknown" {
+	if name := ctcmd.ProtoName(p); name != "unknown" {
 		return name
 	}
 	return strconv.Itoa(int(p))
@@ -82,9 +83,9 @@ func tcpFlags(b uint8) string {
 	return strings.Join(out, ",")
 }
 
-// nftPacket describes a packet's headers the way nft monitor trace does:
+// NFTPacket describes a packet's headers the way nft monitor trace does:
 // iif/oif, then the network and transport header fields as nft selectors.
-func nftPacket(p *packet.Packet, ifName func(uint32) string) string {
+func NFTPacket(p *packet.Packet, ifName func(uint32) string) string {
 	var sb strings.Builder
 	if p.InIf != 0 {
 		fmt.Fprintf(&sb, "iif %q ", ifName(p.InIf))

@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/pktdesc"
+	"github.com/nfgo/nfgo/cmd/nfgo/internal/ruleindex"
 	"github.com/nfgo/nfgo/conntrack"
 	"github.com/nfgo/nfgo/engine"
 	"github.com/nfgo/nfgo/packet"
@@ -16,22 +18,22 @@ import (
 
 // record is the JSON line of one input packet of a replay.
 type record struct {
-	N       int        `json:"n"`    // frame number in its capture, from 1
-	Time    time.Time  `json:"time"` // capture time
-	Iif     string     `json:"iif"`  // the interface it entered by
-	Pkt     *flow      `json:"pkt"`  // its headers, as it entered; nil when not IP
-	Skip    string     `json:"note,omitempty"`
-	Hooks   []string   `json:"hooks"` // the hooks it walked, in order
-	Rules   []ruleStep `json:"rules"` // each base chain's decision
-	Decided *ruleStep  `json:"decided_by,omitempty"`
-	Verdict string     `json:"verdict"` // accept, drop, stolen, queue
-	Result  string     `json:"result"`  // transmit, deliver, drop, stolen, queue
-	Oif     string     `json:"oif,omitempty"`
-	Drop    string     `json:"drop_reason,omitempty"`
-	Out     *flow      `json:"out,omitempty"` // headers as it left, when they changed (NAT, TTL aside)
-	CT      *ctInfo    `json:"ct,omitempty"`
-	NAT     *natInfo   `json:"nat,omitempty"`
-	Gen     []genPkt   `json:"generated,omitempty"` // packets the engine sent because of it (ICMP errors, resets, echo replies)
+	N       int              `json:"n"`    // frame number in its capture, from 1
+	Time    time.Time        `json:"time"` // capture time
+	Iif     string           `json:"iif"`  // the interface it entered by
+	Pkt     *pktdesc.Flow    `json:"pkt"`  // its headers, as it entered; nil when not IP
+	Skip    string           `json:"note,omitempty"`
+	Hooks   []string         `json:"hooks"` // the hooks it walked, in order
+	Rules   []ruleindex.Step `json:"rules"` // each base chain's decision
+	Decided *ruleindex.Step  `json:"decided_by,omitempty"`
+	Verdict string           `json:"verdict"` // accept, drop, stolen, queue
+	Result  string           `json:"result"`  // transmit, deliver, drop, stolen, queue
+	Oif     string           `json:"oif,omitempty"`
+	Drop    string           `json:"drop_reason,omitempty"`
+	Out     *pktdesc.Flow    `json:"out,omitempty"` // headers as it left, when they changed (NAT, TTL aside)
+	CT      *ctInfo          `json:"ct,omitempty"`
+	NAT     *natInfo         `json:"nat,omitempty"`
+	Gen     []genPkt         `json:"generated,omitempty"` // packets the engine sent because of it (ICMP errors, resets, echo replies)
 
 	in    *packet.Packet
 	stats engine.Stats
@@ -58,17 +60,17 @@ type natInfo struct {
 }
 
 type genPkt struct {
-	Pkt    flow   `json:"pkt"`
-	Result string `json:"result"`
-	Oif    string `json:"oif,omitempty"`
-	Drop   string `json:"drop_reason,omitempty"`
+	Pkt    pktdesc.Flow `json:"pkt"`
+	Result string       `json:"result"`
+	Oif    string       `json:"oif,omitempty"`
+	Drop   string       `json:"drop_reason,omitempty"`
 }
 
 // recorder builds records from trace events and writes them.
 type recorder struct {
 	e     *engine.Engine
 	ct    *conntrack.Table
-	ix    *ruleIndex
+	ix    *ruleindex.Index
 	enc   *json.Encoder // nil without --json
 	cur   *record
 	gen   map[*packet.Packet]int // generated packets of cur, by index in cur.Gen
@@ -83,7 +85,7 @@ type summary struct {
 	Generated                                       int
 }
 
-func newRecorder(e *engine.Engine, ct *conntrack.Table, ix *ruleIndex, w io.Writer) *recorder {
+func newRecorder(e *engine.Engine, ct *conntrack.Table, ix *ruleindex.Index, w io.Writer) *recorder {
 	r := &recorder{e: e, ct: ct, ix: ix, total: summary{Reasons: map[string]int{}}}
 	if w != nil {
 		r.enc = json.NewEncoder(w)
@@ -97,11 +99,11 @@ func (r *recorder) tracer() *engine.Tracer {
 }
 
 func (r *recorder) begin(in *replayInput, p *packet.Packet, stamp time.Time) {
-	rec := &record{N: in.frames, Time: stamp.UTC(), Iif: in.name, in: p, Hooks: []string{}, Rules: []ruleStep{}}
+	rec := &record{N: in.frames, Time: stamp.UTC(), Iif: in.name, in: p, Hooks: []string{}, Rules: []ruleindex.Step{}}
 	var q packet.Packet
 	q.Frame = p.Frame
 	if q.Parse(packet.LinkRaw) == packet.ReasonNone && (q.Family == packet.FamilyIPv4 || q.Family == packet.FamilyIPv6) {
-		f := flowOf(&q)
+		f := pktdesc.FlowOf(&q)
 		rec.Pkt = &f
 	} else if len(p.Frame) == 0 {
 		rec.Skip = "not an IP frame" + etherTypeNote(in.scratch[0].Frame)
@@ -131,15 +133,15 @@ func (r *recorder) event(ev *engine.TraceEvent) {
 	case engine.TraceHook:
 		rec.Hooks = append(rec.Hooks, ev.Hook.String())
 	case engine.TraceRule:
-		st := r.ix.step(ev)
+		st := r.ix.Step(ev)
 		rec.Rules = append(rec.Rules, st)
-		if st.decides(rec.Decided) {
+		if st.Decides(rec.Decided) {
 			rec.Decided = &st
 		}
 	case engine.TraceTransmit:
 		rec.Result, rec.Verdict, rec.Oif = "transmit", "accept", r.e.IfName(ev.Packet.OutIf)
 		if rec.Pkt != nil {
-			out := flowOf(ev.Packet)
+			out := pktdesc.FlowOf(ev.Packet)
 			if out.Src != rec.Pkt.Src || out.Dst != rec.Pkt.Dst || out.Sport != rec.Pkt.Sport || out.Dport != rec.Pkt.Dport {
 				rec.Out = &out
 			}
@@ -175,7 +177,7 @@ func (r *recorder) genEvent(rec *record, ev *engine.TraceEvent) {
 		if ev.Kind != engine.TraceHook {
 			return
 		}
-		rec.Gen = append(rec.Gen, genPkt{Pkt: flowOf(ev.Packet)})
+		rec.Gen = append(rec.Gen, genPkt{Pkt: pktdesc.FlowOf(ev.Packet)})
 		i = len(rec.Gen) - 1
 		r.gen[ev.Packet] = i
 	}

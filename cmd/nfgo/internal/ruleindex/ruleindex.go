@@ -1,4 +1,4 @@
-package main
+package ruleindex
 
 import (
 	"github.com/nfgo/nfgo/engine"
@@ -6,9 +6,9 @@ import (
 	"github.com/nfgo/nfgo/ruleset"
 )
 
-// ruleIndex finds the rules that trace events name by table, chain and
+// Index finds the rules that trace events name by table, chain and
 // handle, in one ruleset.
-type ruleIndex struct {
+type Index struct {
 	rs    *ruleset.Ruleset
 	rules map[ruleKey]*ruleset.Rule
 	fams  map[[2]string][]packet.Family // table, chain -> families that have it
@@ -21,8 +21,9 @@ type ruleKey struct {
 	handle       uint64
 }
 
-func newRuleIndex(rs *ruleset.Ruleset) *ruleIndex {
-	ix := &ruleIndex{rs: rs, rules: map[ruleKey]*ruleset.Rule{}, fams: map[[2]string][]packet.Family{}, nat: map[ruleKey]bool{}}
+// New indexes the rules of rs, which may be nil.
+func New(rs *ruleset.Ruleset) *Index {
+	ix := &Index{rs: rs, rules: map[ruleKey]*ruleset.Rule{}, fams: map[[2]string][]packet.Family{}, nat: map[ruleKey]bool{}}
 	if rs == nil {
 		return ix
 	}
@@ -43,7 +44,7 @@ func newRuleIndex(rs *ruleset.Ruleset) *ruleIndex {
 // family is the family of the table a trace event names, for a packet of
 // family pf: the table's own if only one family has it, else the packet's,
 // then inet, then netdev.
-func (ix *ruleIndex) family(table, chain string, pf packet.Family) packet.Family {
+func (ix *Index) family(table, chain string, pf packet.Family) packet.Family {
 	fs := ix.fams[[2]string{table, chain}]
 	if len(fs) == 1 {
 		return fs[0]
@@ -58,8 +59,8 @@ func (ix *ruleIndex) family(table, chain string, pf packet.Family) packet.Family
 	return pf
 }
 
-// ruleStep is one base chain's decision in a packet's way.
-type ruleStep struct {
+// Step is one base chain's decision in a packet's way.
+type Step struct {
 	Hook    string `json:"hook"`
 	Family  string `json:"family"`
 	Table   string `json:"table"`
@@ -72,14 +73,14 @@ type ruleStep struct {
 	NAT     bool   `json:"nat,omitempty"` // a nat chain's decision
 }
 
-// decides reports whether step s says more about a packet's fate than t:
+// Decides reports whether step s says more about a packet's fate than t:
 // a drop over an accept, a filter chain's rule over a nat chain's or a
 // policy.
-func (s *ruleStep) decides(t *ruleStep) bool {
+func (s *Step) Decides(t *Step) bool {
 	if t == nil {
 		return true
 	}
-	rank := func(x *ruleStep) int {
+	rank := func(x *Step) int {
 		switch {
 		case x.Verdict != "accept":
 			return 3
@@ -93,10 +94,10 @@ func (s *ruleStep) decides(t *ruleStep) bool {
 	return rank(s) >= rank(t)
 }
 
-// step resolves a TraceRule event.
-func (ix *ruleIndex) step(ev *engine.TraceEvent) ruleStep {
+// Step resolves a TraceRule event.
+func (ix *Index) Step(ev *engine.TraceEvent) Step {
 	fam := ix.family(ev.Table, ev.Chain, ev.Packet.Family)
-	st := ruleStep{Hook: ev.Hook.String(), Family: fam.String(), Table: ev.Table, Chain: ev.Chain,
+	st := Step{Hook: ev.Hook.String(), Family: fam.String(), Table: ev.Table, Chain: ev.Chain,
 		Handle: ev.Handle, Policy: ev.Policy, Verdict: ev.Verdict, NAT: ix.nat[ruleKey{fam, ev.Table, ev.Chain, 0}]}
 	if ev.Policy {
 		return st
@@ -117,7 +118,7 @@ func (ix *ruleIndex) step(ev *engine.TraceEvent) ruleStep {
 
 // anyChain finds a rule by handle in any chain of a table (handles are per
 // table).
-func (ix *ruleIndex) anyChain(fam packet.Family, table string, handle uint64) (*ruleset.Rule, string) {
+func (ix *Index) anyChain(fam packet.Family, table string, handle uint64) (*ruleset.Rule, string) {
 	if ix.rs == nil || handle == 0 {
 		return nil, ""
 	}
