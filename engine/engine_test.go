@@ -40,6 +40,12 @@ type rig struct {
 
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
+	return newRigPorts(t, opts, memio.Options{PollInterval: time.Millisecond})
+}
+
+// newRigPorts is newRig with ports made with mo.
+func newRigPorts(t *testing.T, opts Options, mo memio.Options) *rig {
+	t.Helper()
 	r := &rig{t: t, workers: map[uint32]*worker{}}
 	if opts.Deliver == nil {
 		opts.Deliver = func(pkts []*packet.Packet) {
@@ -51,7 +57,6 @@ func newRig(t *testing.T, opts Options) *rig {
 		}
 	}
 	r.e = New(opts)
-	mo := memio.Options{PollInterval: time.Millisecond}
 	lanE, lanT := memio.Pair("lan0", "lan-peer", mo)
 	wanE, wanT := memio.Pair("wan0", "wan-peer", mo)
 	r.lan, r.wan = lanT, wanT
