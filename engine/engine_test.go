@@ -592,6 +592,37 @@ func TestNextHopIsResolvedWithARPAndWaitingPacketsFollow(t *testing.T) {
 	}
 }
 
+// TestFramesTaggedForAVLANAreNotOurs: as in the kernel without a VLAN
+// interface, a frame tagged with a VLAN ID, outer or inner, is dropped as
+// for another host, and one tagged with ID 0 (a priority only) is taken.
+func TestFramesTaggedForAVLANAreNotOurs(t *testing.T) {
+	r := newEthRig(t)
+	r.eth.Send(0, pktbuild.Ether(r.macE, r.macP, packet.EtherTypeARP, pktbuild.ARP(packet.ARPReply, r.macP, server, r.macE, wanAddr.Addr())))
+	echo := func(id uint16) []byte {
+		return pktbuild.Ether(r.macE, r.macP, packet.EtherTypeIPv4, pktbuild.ICMP4Echo(server, wanAddr.Addr(), id, 1, false))
+	}
+	r.eth.Send(0,
+		pktbuild.PushVLAN(echo(1), packet.EtherTypeVLAN, 0, 7),
+		pktbuild.PushVLAN(pktbuild.PushVLAN(echo(2), packet.EtherTypeVLAN, 0, 7), packet.EtherTypeQinQ, 0, 0),
+		pktbuild.PushVLAN(echo(3), packet.EtherTypeVLAN, 5, 0),
+		echo(4))
+	r.step()
+	var ids []uint16
+	for _, f := range r.eth.Recv(0, 10) {
+		p := pktbuild.ParsedFrame(t, f)
+		if p.ICMPType != packet.ICMPv4EchoReply || p.Ethernet().EtherType() != packet.EtherTypeIPv4 {
+			t.Fatalf("not an untagged echo reply: % x", f)
+		}
+		ids = append(ids, p.SrcPort) // the echo identifier
+	}
+	if !slices.Equal(ids, []uint16{3, 4}) {
+		t.Fatalf("answered echoes %v, want 3 (priority tag) and 4 (untagged)", ids)
+	}
+	if n := r.e.Stats().Drops[DropOtherHost]; n != 2 {
+		t.Fatalf("%d dropped as for another host, want the 2 tagged with VLAN 7", n)
+	}
+}
+
 func TestARPRequestsForOurAddressesAreAnswered(t *testing.T) {
 	r := newEthRig(t)
 	r.eth.Send(0, pktbuild.Ether(packet.BroadcastMAC, r.macP, packet.EtherTypeARP, pktbuild.ARP(packet.ARPRequest, r.macP, server, packet.MAC{}, wanAddr.Addr())))

@@ -12,7 +12,7 @@ type DropReason uint8
 
 const (
 	DropMalformed      DropReason = iota // the frame did not parse (see Stats.Malformed for why)
-	DropOtherHost                        // Ethernet frame for another host
+	DropOtherHost                        // Ethernet frame for another host, or tagged for a VLAN
 	DropNotIP                            // neither IP nor handled link protocol (ARP)
 	DropHook                             // a hook callback answered DROP
 	DropRepeatLoop                       // a callback kept answering REPEAT

@@ -83,8 +83,12 @@ func (w *worker) process(pkts []*packet.Packet) {
 			continue
 		}
 		if w.ifc.link == packet.LinkEthernet {
+			// A frame tagged with a VLAN ID (not 0, which carries only a
+			// priority) is for a VLAN interface, which nfgo's ports do not
+			// have: the kernel marks it PACKET_OTHERHOST
+			// (__netif_receive_skb_core) and the stack drops it.
 			dst := p.Ethernet().Dst()
-			if dst != w.ifc.mac && !dst.IsMulticast() {
+			if dst != w.ifc.mac && !dst.IsMulticast() || p.VLANID[0]|p.VLANID[1] != 0 {
 				pp.drop(DropOtherHost)
 				continue
 			}
