@@ -47,7 +47,7 @@ func FuzzEngine(f *testing.F) {
 			in.Send(0, frame)
 			r.step()
 			for _, out := range append(r.recv(r.lan), r.recv(r.wan)...) {
-				checkSent(t, out)
+				checkSent(t, out, packet.LinkRaw)
 			}
 		}
 		if c, m := ct.Count(), ct.Max(); c > m {
@@ -56,12 +56,53 @@ func FuzzEngine(f *testing.F) {
 	})
 }
 
-// checkSent fails t unless frame, sent by the engine, parses and has a
-// good IPv4 header checksum.
-func checkSent(t *testing.T, frame []byte) {
+// FuzzEngineEthernet is FuzzEngine for the link layer: a router with a
+// raw port (tun0) and an Ethernet port of MTU 600 (eth0), which answers
+// ARP and neighbor solicitations, resolves next hops with a queue of
+// waiting packets, fragments or answers "too big", and learns and ages
+// neighbors. Bit 0 of a record's control byte sends it into eth0 (else
+// tun0); bit 1 moves the clock on by 2 s first, so that entries and
+// queued packets age. Every frame out must parse on its port's link type
+// with a good IPv4 header checksum.
+func FuzzEngineEthernet(f *testing.F) {
+	for _, s := range ethernetSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := newEthRig(t)
+		for n := 0; len(data) >= 3 && n < 32; n++ {
+			ctl, l := data[0], int(binary.BigEndian.Uint16(data[1:3]))
+			data = data[3:]
+			l = min(l, len(data))
+			frame := append([]byte(nil), data[:l]...)
+			data = data[l:]
+			if ctl&2 != 0 {
+				r.now = r.now.Add(2 * time.Second)
+			}
+			in := r.raw
+			if ctl&1 == 1 {
+				in = r.eth
+			}
+			in.Send(0, frame)
+			for range 4 {
+				r.step()
+			}
+			for _, out := range r.raw.Recv(0, 1000) {
+				checkSent(t, out, packet.LinkRaw)
+			}
+			for _, out := range r.eth.Recv(0, 1000) {
+				checkSent(t, out, packet.LinkEthernet)
+			}
+		}
+	})
+}
+
+// checkSent fails t unless frame, sent by the engine on a port of link
+// type link, parses and has a good IPv4 header checksum.
+func checkSent(t *testing.T, frame []byte, link packet.LinkType) {
 	t.Helper()
 	p := &packet.Packet{Frame: frame}
-	if r := p.Parse(packet.LinkRaw); r != packet.ReasonNone {
+	if r := p.Parse(link); r != packet.ReasonNone {
 		t.Fatalf("the engine sent a frame that does not parse (%v): % x", r, frame)
 	}
 	if p.Family == packet.FamilyIPv4 {
@@ -134,6 +175,69 @@ func engineSeeds() [][]byte {
 		var b []byte
 		for _, r := range c {
 			b = append(b, r.side, byte(len(r.frame)>>8), byte(len(r.frame)))
+			b = append(b, r.frame...)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
+}
+
+// ethernetSeeds are exchanges FuzzEngineEthernet's router handles: ARP
+// both ways, neighbor discovery, a next hop resolved while packets wait,
+// datagrams too big for eth0 with and without DF, a VLAN-tagged frame and
+// echo to the router through eth0.
+func ethernetSeeds() [][]byte {
+	const raw, eth, later = 0, 1, 2
+	mE, mP := packet.MAC{2, 0, 0, 0, 0, 1}, packet.MAC{2, 0, 0, 0, 0, 2}
+	wanIP, wanIP6 := wanAddr.Addr(), wanAddr6.Addr()
+	arpReply := pktbuild.Ether(mE, mP, packet.EtherTypeARP, pktbuild.ARP(packet.ARPReply, mP, server, mE, wanIP))
+	na := make([]byte, 16+8)
+	t16 := server6.As16()
+	copy(na[:16], t16[:])
+	na[16], na[17] = 2, 1
+	copy(na[18:24], mP[:])
+	ns := make([]byte, 16+8)
+	w16 := wanIP6.As16()
+	copy(ns[:16], w16[:])
+	ns[16], ns[17] = 1, 1
+	copy(ns[18:24], mP[:])
+	df := &pktbuild.Options{DF: true}
+	type rec struct {
+		ctl   byte
+		frame []byte
+	}
+	convs := [][]rec{
+		{
+			{raw, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 2), []byte("x"))},
+			{raw, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 3), []byte("y"))},
+			{eth, arpReply},
+			{eth, pktbuild.Ether(mE, mP, packet.EtherTypeIPv4, pktbuild.UDP4(netip.AddrPortFrom(server, 2), insider, []byte("back")))},
+			{raw | later, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 2), []byte("z"))},
+		},
+		{
+			{eth, pktbuild.Ether(packet.BroadcastMAC, mP, packet.EtherTypeARP, pktbuild.ARP(packet.ARPRequest, mP, server, packet.MAC{}, wanIP))},
+			{eth, pktbuild.Ether(mE, mP, packet.EtherTypeIPv4, pktbuild.ICMP4Echo(server, wanIP, 4, 1, false))},
+		},
+		{
+			{raw, pktbuild.UDP6(netip.AddrPortFrom(client6, 1), netip.AddrPortFrom(server6, 2), []byte("six"))},
+			{eth, pktbuild.Ether(mE, mP, packet.EtherTypeIPv6, pktbuild.ICMP(server6, wanIP6, packet.ICMPv6NeighborAdvert, 0, 0x60000000, na, &pktbuild.Options{TTL: 255}))},
+			{eth, pktbuild.Ether(packet.MAC{0x33, 0x33, 0xff, 0, 0, 1}, mP, packet.EtherTypeIPv6, pktbuild.ICMP(server6, netip.MustParseAddr("ff02::1:ff00:1"), packet.ICMPv6NeighborSolicit, 0, 0, ns, &pktbuild.Options{TTL: 255}))},
+		},
+		{
+			{eth, arpReply},
+			{raw, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 2), make([]byte, 1000))},
+			{raw, pktbuild.UDP(insider, netip.AddrPortFrom(server, 2), make([]byte, 1000), df)},
+			{raw, pktbuild.UDP6(netip.AddrPortFrom(client6, 1), netip.AddrPortFrom(server6, 2), make([]byte, 1000))},
+		},
+		{
+			{eth, pktbuild.PushVLAN(pktbuild.Ether(mE, mP, packet.EtherTypeIPv4, pktbuild.ICMP4Echo(server, wanIP, 5, 1, false)), 0x8100, 0, 7)},
+		},
+	}
+	var seeds [][]byte
+	for _, c := range convs {
+		var b []byte
+		for _, r := range c {
+			b = append(b, r.ctl, byte(len(r.frame)>>8), byte(len(r.frame)))
 			b = append(b, r.frame...)
 		}
 		seeds = append(seeds, b)
