@@ -531,11 +531,14 @@ type ethRig struct {
 	macE, macP packet.MAC
 }
 
-func newEthRig(t *testing.T) *ethRig {
+func newEthRig(t *testing.T) *ethRig { return newEthRigPoll(t, time.Millisecond) }
+
+// newEthRigPoll is newEthRig with ports that wait poll for a frame.
+func newEthRigPoll(t *testing.T, poll time.Duration) *ethRig {
 	r := &ethRig{now: time.Unix(5000, 0), macE: packet.MAC{2, 0, 0, 0, 0, 1}, macP: packet.MAC{2, 0, 0, 0, 0, 2}}
 	r.e = New(Options{Now: func() time.Time { return r.now }})
-	ethE, ethT := memio.Pair("eth0", "peer", memio.Options{Link: packet.LinkEthernet, MACA: r.macE, MACB: r.macP, PollInterval: time.Millisecond, MTU: 600})
-	rawE, rawT := memio.Pair("tun0", "tpeer", memio.Options{PollInterval: time.Millisecond})
+	ethE, ethT := memio.Pair("eth0", "peer", memio.Options{Link: packet.LinkEthernet, MACA: r.macE, MACB: r.macP, PollInterval: poll, MTU: 600})
+	rawE, rawT := memio.Pair("tun0", "tpeer", memio.Options{PollInterval: poll})
 	ethIdx, _ := r.e.AddPort(ethE, PortConfig{Addrs: []netip.Prefix{wanAddr, wanAddr6}})
 	rawIdx, _ := r.e.AddPort(rawE, PortConfig{Addrs: []netip.Prefix{lanAddr, lanAddr6}})
 	r.raw, r.eth = rawT, ethT
