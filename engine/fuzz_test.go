@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"iter"
 	"net/netip"
 	"testing"
 	"time"
@@ -34,12 +35,7 @@ func FuzzEngine(f *testing.F) {
 		if err := r.e.SetRuleset(mustRuleset(t, statefulFirewall+natRouter)); err != nil {
 			t.Fatal(err)
 		}
-		for n := 0; len(data) >= 3 && n < 32; n++ {
-			ctl, l := data[0], int(binary.BigEndian.Uint16(data[1:3]))
-			data = data[3:]
-			l = min(l, len(data))
-			frame := append([]byte(nil), data[:l]...)
-			data = data[l:]
+		for ctl, frame := range records(data) {
 			in := r.lan
 			if ctl&1 == 1 {
 				in = r.wan
@@ -70,12 +66,7 @@ func FuzzEngineEthernet(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := newEthRigPoll(t, time.Microsecond) // step reads each port once, waiting on an empty one
-		for n := 0; len(data) >= 3 && n < 32; n++ {
-			ctl, l := data[0], int(binary.BigEndian.Uint16(data[1:3]))
-			data = data[3:]
-			l = min(l, len(data))
-			frame := append([]byte(nil), data[:l]...)
-			data = data[l:]
+		for ctl, frame := range records(data) {
 			if ctl&2 != 0 {
 				r.now = r.now.Add(2 * time.Second)
 			}
@@ -126,11 +117,7 @@ func engineSeeds() [][]byte {
 	udpOut := pktbuild.UDP4(insider, netip.AddrPortFrom(server, 53), []byte("query"))
 	big := pktbuild.UDP4(insider, netip.AddrPortFrom(server, 53), make([]byte, 600))
 	big6 := pktbuild.UDP6(in6, netip.AddrPortFrom(server6, 53), make([]byte, 600))
-	type rec struct {
-		side  byte
-		frame []byte
-	}
-	convs := [][]rec{
+	convs := [][]record{
 		{
 			{lan, pktbuild.TCP4(insider, srv, packet.TCPFlagSYN, 100, 0, nil)},
 			{wan, pktbuild.TCP4(srv, masq, packet.TCPFlagSYN|packet.TCPFlagACK, 900, 101, nil)},
@@ -162,24 +149,15 @@ func engineSeeds() [][]byte {
 			{wan, pktbuild.TCP4(outsider, netip.AddrPortFrom(wanIP, 22), packet.TCPFlagSYN, 1, 0, nil)},
 		},
 	}
-	var frag, frag6 []rec
+	var frag, frag6 []record
 	for _, fr := range pktbuild.FragmentIPv4(big, 256) {
-		frag = append(frag, rec{lan, fr})
+		frag = append(frag, record{lan, fr})
 	}
 	for _, fr := range pktbuild.FragmentIPv6(big6, 256, 77) {
-		frag6 = append(frag6, rec{lan, fr})
+		frag6 = append(frag6, record{lan, fr})
 	}
 	convs = append(convs, frag, frag6)
-	var seeds [][]byte
-	for _, c := range convs {
-		var b []byte
-		for _, r := range c {
-			b = append(b, r.side, byte(len(r.frame)>>8), byte(len(r.frame)))
-			b = append(b, r.frame...)
-		}
-		seeds = append(seeds, b)
-	}
-	return seeds
+	return encode(convs)
 }
 
 // ethernetSeeds are exchanges FuzzEngineEthernet's router handles: ARP
@@ -202,11 +180,7 @@ func ethernetSeeds() [][]byte {
 	ns[16], ns[17] = 1, 1
 	copy(ns[18:24], mP[:])
 	df := &pktbuild.Options{DF: true}
-	type rec struct {
-		ctl   byte
-		frame []byte
-	}
-	convs := [][]rec{
+	convs := [][]record{
 		{
 			{raw, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 2), []byte("x"))},
 			{raw, pktbuild.UDP4(insider, netip.AddrPortFrom(server, 3), []byte("y"))},
@@ -233,6 +207,34 @@ func ethernetSeeds() [][]byte {
 			{eth, pktbuild.PushVLAN(pktbuild.Ether(mE, mP, packet.EtherTypeIPv4, pktbuild.ICMP4Echo(server, wanIP, 5, 1, false)), 0x8100, 0, 7)},
 		},
 	}
+	return encode(convs)
+}
+
+// A record is one frame of a fuzz input and its control byte.
+type record struct {
+	ctl   byte
+	frame []byte
+}
+
+// records yields the records of a fuzz input, at most 32: a control
+// byte, a 2-byte length and that many bytes of frame (fewer at the end).
+func records(data []byte) iter.Seq2[byte, []byte] {
+	return func(yield func(byte, []byte) bool) {
+		for n := 0; len(data) >= 3 && n < 32; n++ {
+			ctl, l := data[0], int(binary.BigEndian.Uint16(data[1:3]))
+			data = data[3:]
+			l = min(l, len(data))
+			frame := append([]byte(nil), data[:l]...)
+			data = data[l:]
+			if !yield(ctl, frame) {
+				return
+			}
+		}
+	}
+}
+
+// encode makes a fuzz input of each conversation.
+func encode(convs [][]record) [][]byte {
 	var seeds [][]byte
 	for _, c := range convs {
 		var b []byte
