@@ -253,7 +253,8 @@ func (e *Engine) iface(index uint32) *iface {
 }
 
 // AddAddress gives interface index the address a.Addr(): a local route for
-// the address and an on-link route for its prefix.
+// the address and an on-link route for its prefix, and for an IPv4 prefix
+// shorter than /31 a broadcast route for its last address (fib_add_ifaddr).
 func (e *Engine) AddAddress(index uint32, a netip.Prefix) error {
 	e.cfgMu.Lock()
 	defer e.cfgMu.Unlock()
@@ -271,10 +272,31 @@ func (e *Engine) AddAddress(index uint32, a netip.Prefix) error {
 			return err
 		}
 	}
+	if bc, ok := broadcastOf(a); ok && index != LoopbackIndex {
+		// A second address in the subnet, or an address that is the
+		// broadcast one, keeps the route there is.
+		if _, taken := f.lpm.Get(netip.PrefixFrom(bc, 32)); !taken {
+			if f, err = f.with(Route{Prefix: netip.PrefixFrom(bc, 32), Type: RouteBroadcast, OutIf: index, Src: a.Addr()}); err != nil {
+				return err
+			}
+		}
+	}
 	addrs := append(append([]netip.Prefix(nil), *ifc.addrs.Load()...), a)
 	ifc.addrs.Store(&addrs)
 	e.fib.Store(f)
 	return nil
+}
+
+// broadcastOf is the broadcast address of IPv4 prefix a, for a prefix
+// shorter than /31 (RFC 3021 point-to-point /31s have none).
+func broadcastOf(a netip.Prefix) (netip.Addr, bool) {
+	if !a.Addr().Is4() || a.Bits() >= 31 {
+		return netip.Addr{}, false
+	}
+	b := a.Addr().As4()
+	host := ^uint32(0) >> a.Bits()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
 // Addrs lists the addresses of interface index.
@@ -292,6 +314,13 @@ func (e *Engine) IsLocal(a netip.Addr) bool {
 	return ok && r.Type == RouteLocal
 }
 
+// IsBroadcast reports whether a is the broadcast address of one of the
+// engine's IPv4 subnets.
+func (e *Engine) IsBroadcast(a netip.Addr) bool {
+	r, ok := e.fib.Load().lookup(a)
+	return ok && r.Type == RouteBroadcast
+}
+
 // AddRoute adds or replaces a route. A unicast route names its out
 // interface; its gateway, if any, must be reachable on that interface.
 func (e *Engine) AddRoute(r Route) error {
@@ -300,8 +329,8 @@ func (e *Engine) AddRoute(r Route) error {
 	if r.Type == RouteUnicast && e.iface(r.OutIf) == nil {
 		return fmt.Errorf("route %s: %w %d", r.Prefix, ErrNoPort, r.OutIf)
 	}
-	if r.Type == RouteLocal {
-		return fmt.Errorf("route %s: local routes come from AddAddress", r.Prefix)
+	if r.Type == RouteLocal || r.Type == RouteBroadcast {
+		return fmt.Errorf("route %s: %v routes come from AddAddress", r.Prefix, r.Type)
 	}
 	f, err := e.fib.Load().with(r)
 	if err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -855,6 +856,74 @@ func TestHostPortCarriesLocalTrafficThroughInputAndOutput(t *testing.T) {
 	}
 	if out := lanT.Recv(0, 10); len(out) != 1 {
 		t.Fatal("no echo reply")
+	}
+}
+
+// TestSubnetBroadcastsAreDeliveredNotForwarded: as in the kernel (the
+// broadcast routes of fib_add_ifaddr, bc_forwarding off), a packet to the
+// broadcast address of one of the router's subnets is delivered locally,
+// whichever side it came from: a directed broadcast is not routed onto the
+// lan, one for the wan is not sent back out, an echo request to it is not
+// answered by the engine, and no ICMP error is sent about it.
+func TestSubnetBroadcastsAreDeliveredNotForwarded(t *testing.T) {
+	r := newRig(t, Options{})
+	from := netip.AddrPortFrom(server, 5)
+	lanBC, wanBC := netip.MustParseAddr("198.18.0.255"), netip.MustParseAddr("198.19.0.255")
+	r.wan.Send(0,
+		pktbuild.UDP4(from, netip.AddrPortFrom(lanBC, 9), []byte("directed")),
+		pktbuild.UDP4(from, netip.AddrPortFrom(wanBC, 9), []byte("local")),
+		pktbuild.ICMP4Echo(server, wanBC, 1, 1, false),
+		pktbuild.IP(server, lanBC, 253, []byte("no such protocol"), nil))
+	r.step()
+	if lan, wan := r.recv(r.lan), r.recv(r.wan); len(lan)+len(wan) != 0 {
+		t.Fatalf("%d packets out on lan and %d on wan, want none", len(lan), len(wan))
+	}
+	if len(r.delivered) != 4 {
+		t.Fatalf("%d delivered, want all 4", len(r.delivered))
+	}
+	// A /31 has no broadcast address (RFC 3021): its other end is a host.
+	lanIdx := r.e.IfIndex("lan0")
+	if err := r.e.AddAddress(lanIdx, netip.MustParsePrefix("198.20.0.0/31")); err != nil {
+		t.Fatal(err)
+	}
+	r.wan.Send(0, pktbuild.UDP4(from, netip.AddrPortFrom(netip.MustParseAddr("198.20.0.1"), 9), nil))
+	r.step()
+	if n := len(r.recv(r.lan)); n != 1 {
+		t.Fatalf("%d packets to the /31's other end forwarded, want 1", n)
+	}
+	// A route cannot take a broadcast address away.
+	if err := r.e.AddRoute(Route{Prefix: netip.PrefixFrom(lanBC, 32), OutIf: lanIdx}); !errors.Is(err, ErrLocalRoute) {
+		t.Fatalf("route over the broadcast address: %v, want ErrLocalRoute", err)
+	}
+}
+
+// TestHostBroadcastsLeaveToEveryStation: the host's packet to a subnet's
+// broadcast address goes out its interface to the Ethernet broadcast
+// address, without an ARP request.
+func TestHostBroadcastsLeaveToEveryStation(t *testing.T) {
+	e := New(Options{})
+	mac := packet.MAC{2, 0, 0, 0, 0, 1}
+	ethE, ethT := memio.Pair("eth0", "peer", memio.Options{Link: packet.LinkEthernet, MACA: mac, MACB: packet.MAC{2, 0, 0, 0, 0, 2}, PollInterval: time.Millisecond})
+	hostE, hostT := memio.Pair("nfgo0", "host", memio.Options{PollInterval: time.Millisecond})
+	if _, err := e.AddPort(ethE, PortConfig{Addrs: []netip.Prefix{wanAddr}}); err != nil {
+		t.Fatal(err)
+	}
+	hostIdx, err := e.AddPort(hostE, PortConfig{Host: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorker(e, 1, e.ifs[hostIdx], 0)
+	hostT.Send(0, pktbuild.UDP4(netip.AddrPortFrom(wanAddr.Addr(), 67), netip.AddrPortFrom(netip.MustParseAddr("198.19.0.255"), 68), []byte("offer")))
+	if n, _ := w.ifc.port.ReadBatch(0, w.rx[:]); n > 0 {
+		w.process(w.rx[:n])
+	}
+	out := ethT.Recv(0, 10)
+	if len(out) != 1 {
+		t.Fatalf("%d frames out, want the broadcast", len(out))
+	}
+	p := pktbuild.ParsedFrame(t, out[0])
+	if p.Ethernet().Dst() != packet.BroadcastMAC || p.Family != packet.FamilyIPv4 || string(p.UDP().Payload()) != "offer" {
+		t.Fatalf("not the datagram to every station: % x", out[0])
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	RouteBlackhole                    // drop silently
 	RouteUnreachable                  // drop with ICMP unreachable
 	RouteProhibit                     // drop with ICMP administratively prohibited
+	RouteBroadcast                    // the broadcast address of one of our IPv4 subnets: deliver locally, never forward
 )
 
 func (t RouteType) String() string {
@@ -31,6 +32,8 @@ func (t RouteType) String() string {
 		return "unreachable"
 	case RouteProhibit:
 		return "prohibit"
+	case RouteBroadcast:
+		return "broadcast"
 	}
 	return "route?"
 }
@@ -64,9 +67,9 @@ func (f *fib) lookup(dst netip.Addr) (*Route, bool) {
 }
 
 // with returns a copy of f with r added. A route already at the prefix is
-// replaced unless it is a local route, which only removing the address can
-// take away (the kernel keeps local routes in their own table, looked up
-// first).
+// replaced unless it is a local or broadcast route, which only removing
+// the address can take away (the kernel keeps them in its local table,
+// looked up first).
 func (f *fib) with(r Route) (*fib, error) {
 	r.Prefix = r.Prefix.Masked()
 	if !r.Prefix.IsValid() {
@@ -74,7 +77,7 @@ func (f *fib) with(r Route) (*fib, error) {
 	}
 	n := &fib{lpm: f.lpm.Clone(), routes: append([]Route(nil), f.routes...)}
 	if i, ok := n.lpm.Get(r.Prefix); ok {
-		if n.routes[i].Type == RouteLocal && r.Type != RouteLocal {
+		if t := n.routes[i].Type; (t == RouteLocal || t == RouteBroadcast) && r.Type != RouteLocal {
 			return nil, fmt.Errorf("route %s: %w", r.Prefix, ErrLocalRoute)
 		}
 		n.routes[i] = r

@@ -55,7 +55,7 @@ func (pp *pipe) icmpError(p *packet.Packet, typ, code uint8, info uint32) {
 	}
 	v4 := p.Family == packet.FamilyIPv4
 	if v4 {
-		if dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		if dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || pp.broadcast(dst) {
 			return
 		}
 		if p.Proto == packet.ProtoICMP && (p.L4Off == 0 || packet.ICMPv4IsError(p.ICMPType)) {
@@ -160,6 +160,13 @@ func (e *Engine) addrOf(index uint32, v4 bool) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// broadcast reports whether a is the broadcast address of one of our
+// IPv4 subnets.
+func (pp *pipe) broadcast(a netip.Addr) bool {
+	r, ok := pp.fib.lookup(a)
+	return ok && r.Type == RouteBroadcast
 }
 
 func isEchoRequest(p *packet.Packet) bool {

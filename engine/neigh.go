@@ -294,7 +294,8 @@ func (pp *pipe) arp(p *packet.Packet, ifc *iface) {
 	}
 	sender, target := a.SenderIP(), a.TargetIP()
 	forUs := pp.e.IsLocal(target)
-	if sender.IsValid() && !sender.IsUnspecified() {
+	if sender.IsValid() && !sender.IsUnspecified() && !pp.broadcast(sender) {
+		// No neighbor stands for a broadcast address (arp_process).
 		pp.learn(ifc, sender, a.SenderMAC(), forUs)
 	}
 	if a.Op() != packet.ARPRequest || !forUs {

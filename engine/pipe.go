@@ -264,7 +264,9 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 		case isNDP(p):
 			pp.traceEnd(p, TraceAnswered, hooks.Input)
 			pp.ndp(p)
-		case !pp.e.opts.NoEcho && isEchoRequest(p):
+		case !pp.e.opts.NoEcho && isEchoRequest(p) && !pp.broadcast(p.Dst()):
+			// Echo requests to a broadcast address go on to the host,
+			// which ignores them (icmp_echo_ignore_broadcasts).
 			pp.traceEnd(p, TraceAnswered, hooks.Input)
 			pp.echoReply(p)
 		default:

@@ -41,7 +41,10 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 		return toNowhere
 	}
 	switch r.Type {
-	case RouteLocal:
+	case RouteLocal, RouteBroadcast:
+		// A subnet's broadcast is delivered here, never forwarded:
+		// directed broadcasts are not routed (bc_forwarding off, RFC
+		// 2644), and one for the subnet it came from is not sent back.
 		p.Flags |= packet.FlagLocalIn
 		return toLocal
 	case RouteUnicast:
@@ -111,7 +114,7 @@ func (pp *pipe) routeOutput(p *packet.Packet) bool {
 		p.OutIf = LoopbackIndex
 		p.NextHop = dst
 		return true
-	case RouteUnicast:
+	case RouteUnicast, RouteBroadcast:
 		p.OutIf = r.OutIf
 		p.NextHop = nextHop(r, dst)
 		return true
@@ -255,8 +258,13 @@ func (pp *pipe) frame(p *packet.Packet, ifc *iface) bool {
 		if k != pp.lastNeigh {
 			mac, ok := pp.e.neighbor(ifc.index, p.NextHop)
 			if !ok {
-				pp.resolve(p, ifc)
-				return false
+				if r, bc := pp.fib.lookup(p.NextHop); !bc || r.Type != RouteBroadcast {
+					pp.resolve(p, ifc)
+					return false
+				}
+				// The host's packet to a subnet's broadcast address
+				// goes to every station (arp_constructor).
+				mac = packet.BroadcastMAC
 			}
 			pp.lastNeigh, pp.lastMAC = k, mac
 		}

@@ -149,5 +149,6 @@ func (e *Engine) verdict(p *packet.Packet, res *ruleset.Result) (hooks.Verdict, 
 // ruleEnv is what the evaluator asks of the engine.
 type ruleEnv struct{ e *Engine }
 
-func (r ruleEnv) IfName(index uint32) string   { return r.e.IfName(index) }
-func (r ruleEnv) IsLocal(addr netip.Addr) bool { return r.e.IsLocal(addr) }
+func (r ruleEnv) IfName(index uint32) string       { return r.e.IfName(index) }
+func (r ruleEnv) IsLocal(addr netip.Addr) bool     { return r.e.IsLocal(addr) }
+func (r ruleEnv) IsBroadcast(addr netip.Addr) bool { return r.e.IsBroadcast(addr) }

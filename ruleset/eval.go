@@ -16,6 +16,9 @@ type Env interface {
 	// IsLocal reports whether addr is an address of this host
 	// (fib daddr type local).
 	IsLocal(addr netip.Addr) bool
+	// IsBroadcast reports whether addr is the broadcast address of one of
+	// this host's IPv4 subnets (fib daddr type broadcast).
+	IsBroadcast(addr netip.Addr) bool
 	ConnInfo
 }
 

@@ -13,6 +13,7 @@ import (
 type testEnv struct {
 	names  map[uint32]string
 	local  map[netip.Addr]bool
+	bcast  map[netip.Addr]bool
 	marks  map[uint32]uint32
 	status map[uint32]uint32
 	ids    map[uint32]uint64
@@ -22,20 +23,22 @@ func newEnv() *testEnv {
 	return &testEnv{
 		names:  map[uint32]string{1: "lo", 2: "eth0", 3: "wan0"},
 		local:  map[netip.Addr]bool{netip.MustParseAddr("198.18.0.2"): true},
+		bcast:  map[netip.Addr]bool{netip.MustParseAddr("198.18.0.255"): true},
 		marks:  map[uint32]uint32{},
 		status: map[uint32]uint32{},
 		ids:    map[uint32]uint64{},
 	}
 }
 
-func (e *testEnv) IfName(i uint32) string      { return e.names[i] }
-func (e *testEnv) IsLocal(a netip.Addr) bool   { return e.local[a] }
-func (e *testEnv) CTMark(slot uint32) uint32   { return e.marks[slot] }
-func (e *testEnv) SetCTMark(slot, m uint32)    { e.marks[slot] = m }
-func (e *testEnv) CTStatus(slot uint32) uint32 { return e.status[slot] }
-func (e *testEnv) CTID(slot uint32) uint64     { return e.ids[slot] }
-func ap(s string) netip.AddrPort               { return netip.MustParseAddrPort(s) }
-func addr(s string) netip.Addr                 { return netip.MustParseAddr(s) }
+func (e *testEnv) IfName(i uint32) string        { return e.names[i] }
+func (e *testEnv) IsLocal(a netip.Addr) bool     { return e.local[a] }
+func (e *testEnv) IsBroadcast(a netip.Addr) bool { return e.bcast[a] }
+func (e *testEnv) CTMark(slot uint32) uint32     { return e.marks[slot] }
+func (e *testEnv) SetCTMark(slot, m uint32)      { e.marks[slot] = m }
+func (e *testEnv) CTStatus(slot uint32) uint32   { return e.status[slot] }
+func (e *testEnv) CTID(slot uint32) uint64       { return e.ids[slot] }
+func ap(s string) netip.AddrPort                 { return netip.MustParseAddrPort(s) }
+func addr(s string) netip.Addr                   { return netip.MustParseAddr(s) }
 func mkpkt(t testing.TB, frame []byte, opts ...func(*packet.Packet)) *packet.Packet {
 	t.Helper()
 	p := packet.New()
@@ -152,6 +155,9 @@ func TestMatches(t *testing.T) {
 		{"ct status missing", "ct status dnat", tcpSyn, ctEst, false},
 		{"fib daddr type local", "fib daddr type local", tcpSyn, noOption, true},
 		{"fib daddr type not local", "fib daddr type local", udp53, noOption, false},
+		{"fib daddr type broadcast, a subnet's", "fib daddr type broadcast", pktbuild.UDP4(ap("198.18.0.1:68"), ap("198.18.0.255:67"), nil), noOption, true},
+		{"fib daddr type broadcast, the limited one", "fib daddr type broadcast", pktbuild.UDP4(ap("198.18.0.1:68"), ap("255.255.255.255:67"), nil), noOption, true},
+		{"fib daddr type not broadcast", "fib daddr type broadcast", udp53, noOption, false},
 		{"concatenation", "ip saddr . tcp dport { 198.18.0.1 . 22, 198.18.0.1 . 80 }", tcpSyn, noOption, true},
 		{"concatenation other port", "ip saddr . tcp dport { 198.18.0.1 . 23 }", tcpSyn, noOption, false},
 		{"concatenation with intervals", "ip saddr . tcp dport { 198.18.0.0/24 . 20-30 }", tcpSyn, noOption, true},

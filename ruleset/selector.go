@@ -332,7 +332,8 @@ func packetAddr(p *packet.Packet, src bool) (netip.Addr, bool) {
 
 // fibType classifies an address as the kernel's fib expression does with
 // its route type (RTN_*), from what the engine knows: local addresses,
-// multicast and the limited broadcast address; everything else is unicast.
+// multicast, the limited broadcast address and the broadcast addresses of
+// the engine's subnets; everything else is unicast.
 func fibType(a netip.Addr, env Env) uint32 {
 	switch {
 	case env != nil && env.IsLocal(a):
@@ -341,6 +342,8 @@ func fibType(a netip.Addr, env Env) uint32 {
 		return 5 // multicast
 	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return 3 // broadcast
+	case a.Is4() && env != nil && env.IsBroadcast(a):
+		return 3
 	}
 	return 1 // unicast
 }
