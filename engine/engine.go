@@ -314,13 +314,6 @@ func (e *Engine) IsLocal(a netip.Addr) bool {
 	return ok && r.Type == RouteLocal
 }
 
-// IsBroadcast reports whether a is the broadcast address of one of the
-// engine's IPv4 subnets.
-func (e *Engine) IsBroadcast(a netip.Addr) bool {
-	r, ok := e.fib.Load().lookup(a)
-	return ok && r.Type == RouteBroadcast
-}
-
 // AddRoute adds or replaces a route. A unicast route names its out
 // interface; its gateway, if any, must be reachable on that interface.
 func (e *Engine) AddRoute(r Route) error {

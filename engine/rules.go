@@ -149,6 +149,20 @@ func (e *Engine) verdict(p *packet.Packet, res *ruleset.Result) (hooks.Verdict, 
 // ruleEnv is what the evaluator asks of the engine.
 type ruleEnv struct{ e *Engine }
 
-func (r ruleEnv) IfName(index uint32) string       { return r.e.IfName(index) }
-func (r ruleEnv) IsLocal(addr netip.Addr) bool     { return r.e.IsLocal(addr) }
-func (r ruleEnv) IsBroadcast(addr netip.Addr) bool { return r.e.IsBroadcast(addr) }
+func (r ruleEnv) IfName(index uint32) string                { return r.e.IfName(index) }
+func (r ruleEnv) AddrType(addr netip.Addr) ruleset.AddrType { return r.e.AddrType(addr) }
+
+// AddrType says whether a is one of the engine's addresses or the
+// broadcast address of one of its IPv4 subnets, for the rules' fib
+// expression.
+func (e *Engine) AddrType(a netip.Addr) ruleset.AddrType {
+	if r, ok := e.fib.Load().lookup(a); ok {
+		switch r.Type {
+		case RouteLocal:
+			return ruleset.AddrLocal
+		case RouteBroadcast:
+			return ruleset.AddrBroadcast
+		}
+	}
+	return ruleset.AddrOther
+}

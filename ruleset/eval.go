@@ -13,14 +13,22 @@ import (
 type Env interface {
 	// IfName is the name of the interface with this index ("" if none).
 	IfName(index uint32) string
-	// IsLocal reports whether addr is an address of this host
-	// (fib daddr type local).
-	IsLocal(addr netip.Addr) bool
-	// IsBroadcast reports whether addr is the broadcast address of one of
-	// this host's IPv4 subnets (fib daddr type broadcast).
-	IsBroadcast(addr netip.Addr) bool
+	// AddrType says whether addr is an address of this host or the
+	// broadcast address of one of its IPv4 subnets (fib daddr type), in
+	// one lookup.
+	AddrType(addr netip.Addr) AddrType
 	ConnInfo
 }
+
+// AddrType is what the host's routing says of an address, as far as
+// the fib expression's type needs.
+type AddrType uint8
+
+const (
+	AddrOther     AddrType = iota // none of the others: unicast, multicast, or nothing
+	AddrLocal                     // an address of this host
+	AddrBroadcast                 // the broadcast address of one of this host's IPv4 subnets
+)
 
 // ConnInfo is the little of the connection tracker the rules read and
 // write. slot is packet.Packet.CT, never 0 when called.

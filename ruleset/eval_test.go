@@ -30,15 +30,22 @@ func newEnv() *testEnv {
 	}
 }
 
-func (e *testEnv) IfName(i uint32) string        { return e.names[i] }
-func (e *testEnv) IsLocal(a netip.Addr) bool     { return e.local[a] }
-func (e *testEnv) IsBroadcast(a netip.Addr) bool { return e.bcast[a] }
-func (e *testEnv) CTMark(slot uint32) uint32     { return e.marks[slot] }
-func (e *testEnv) SetCTMark(slot, m uint32)      { e.marks[slot] = m }
-func (e *testEnv) CTStatus(slot uint32) uint32   { return e.status[slot] }
-func (e *testEnv) CTID(slot uint32) uint64       { return e.ids[slot] }
-func ap(s string) netip.AddrPort                 { return netip.MustParseAddrPort(s) }
-func addr(s string) netip.Addr                   { return netip.MustParseAddr(s) }
+func (e *testEnv) IfName(i uint32) string { return e.names[i] }
+func (e *testEnv) AddrType(a netip.Addr) AddrType {
+	switch {
+	case e.local[a]:
+		return AddrLocal
+	case e.bcast[a]:
+		return AddrBroadcast
+	}
+	return AddrOther
+}
+func (e *testEnv) CTMark(slot uint32) uint32   { return e.marks[slot] }
+func (e *testEnv) SetCTMark(slot, m uint32)    { e.marks[slot] = m }
+func (e *testEnv) CTStatus(slot uint32) uint32 { return e.status[slot] }
+func (e *testEnv) CTID(slot uint32) uint64     { return e.ids[slot] }
+func ap(s string) netip.AddrPort               { return netip.MustParseAddrPort(s) }
+func addr(s string) netip.Addr                 { return netip.MustParseAddr(s) }
 func mkpkt(t testing.TB, frame []byte, opts ...func(*packet.Packet)) *packet.Packet {
 	t.Helper()
 	p := packet.New()

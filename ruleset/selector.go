@@ -335,15 +335,17 @@ func packetAddr(p *packet.Packet, src bool) (netip.Addr, bool) {
 // multicast, the limited broadcast address and the broadcast addresses of
 // the engine's subnets; everything else is unicast.
 func fibType(a netip.Addr, env Env) uint32 {
+	t := AddrOther
+	if env != nil {
+		t = env.AddrType(a)
+	}
 	switch {
-	case env != nil && env.IsLocal(a):
+	case t == AddrLocal:
 		return 2 // local
 	case a.IsMulticast():
 		return 5 // multicast
-	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case t == AddrBroadcast, a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return 3 // broadcast
-	case a.Is4() && env != nil && env.IsBroadcast(a):
-		return 3
 	}
 	return 1 // unicast
 }

@@ -92,13 +92,12 @@ type selEnv struct {
 	ct *conntrack.Table
 }
 
-func (s selEnv) IfName(i uint32) string        { return s.e.IfName(i) }
-func (s selEnv) IsLocal(a netip.Addr) bool     { return s.e.IsLocal(a) }
-func (s selEnv) IsBroadcast(a netip.Addr) bool { return s.e.IsBroadcast(a) }
-func (s selEnv) CTMark(slot uint32) uint32     { return s.ct.Mark(slot) }
-func (s selEnv) SetCTMark(slot, mark uint32)   {}
-func (s selEnv) CTStatus(slot uint32) uint32   { return uint32(s.ct.Status(slot)) }
-func (s selEnv) CTID(slot uint32) uint64       { return s.ct.ID(slot) }
+func (s selEnv) IfName(i uint32) string                 { return s.e.IfName(i) }
+func (s selEnv) AddrType(a netip.Addr) ruleset.AddrType { return s.e.AddrType(a) }
+func (s selEnv) CTMark(slot uint32) uint32              { return s.ct.Mark(slot) }
+func (s selEnv) SetCTMark(slot, mark uint32)            {}
+func (s selEnv) CTStatus(slot uint32) uint32            { return uint32(s.ct.Status(slot)) }
+func (s selEnv) CTID(slot uint32) uint64                { return s.ct.ID(slot) }
 func (sel *selector) match(p *packet.Packet, env ruleset.Env) bool {
 	return sel.rs.Eval(sel.chain, p, env).Verdict == ruleset.NFAccept
 }
