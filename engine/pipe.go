@@ -264,7 +264,7 @@ func (pp *pipe) deliver(pkts []*packet.Packet) {
 		case isNDP(p):
 			pp.traceEnd(p, TraceAnswered, hooks.Input)
 			pp.ndp(p)
-		case !pp.e.opts.NoEcho && isEchoRequest(p) && !pp.broadcast(p.Dst()):
+		case !pp.e.opts.NoEcho && isEchoRequest(p) && p.Flags&packet.FlagBroadcast == 0:
 			// Echo requests to a broadcast address go on to the host,
 			// which ignores them (icmp_echo_ignore_broadcasts).
 			pp.traceEnd(p, TraceAnswered, hooks.Input)

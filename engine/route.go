@@ -41,11 +41,14 @@ func (pp *pipe) routeInput(p *packet.Packet) routeResult {
 		return toNowhere
 	}
 	switch r.Type {
-	case RouteLocal, RouteBroadcast:
+	case RouteLocal:
+		p.Flags |= packet.FlagLocalIn
+		return toLocal
+	case RouteBroadcast:
 		// A subnet's broadcast is delivered here, never forwarded:
 		// directed broadcasts are not routed (bc_forwarding off, RFC
 		// 2644), and one for the subnet it came from is not sent back.
-		p.Flags |= packet.FlagLocalIn
+		p.Flags |= packet.FlagLocalIn | packet.FlagBroadcast
 		return toLocal
 	case RouteUnicast:
 	default:

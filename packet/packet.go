@@ -148,6 +148,9 @@ const (
 	// FlagReassembled: the packet was put together from fragments; the
 	// engine fragments it again on egress where it does not fit.
 	FlagReassembled
+	// FlagBroadcast: addressed to the broadcast address of one of this
+	// host's subnets (with FlagLocalIn).
+	FlagBroadcast
 )
 
 // New returns a packet with its own buffer of BufSize bytes.
