@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -294,9 +295,8 @@ func broadcastOf(a netip.Prefix) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	b := a.Addr().As4()
-	host := ^uint32(0) >> a.Bits()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|^uint32(0)>>a.Bits())
+	return netip.AddrFrom4(b), true
 }
 
 // Addrs lists the addresses of interface index.

@@ -261,7 +261,7 @@ func (pp *pipe) frame(p *packet.Packet, ifc *iface) bool {
 		if k != pp.lastNeigh {
 			mac, ok := pp.e.neighbor(ifc.index, p.NextHop)
 			if !ok {
-				if r, bc := pp.fib.lookup(p.NextHop); !bc || r.Type != RouteBroadcast {
+				if !pp.broadcast(p.NextHop) {
 					pp.resolve(p, ifc)
 					return false
 				}
