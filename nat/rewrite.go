@@ -31,8 +31,7 @@ func (n *NAT) Do(p *packet.Packet, m Manip) bool {
 	}
 	if want != relatedMark {
 		// An established packet of a NATed connection: the fast path.
-		d := dirOf(p)
-		if xs := n.xl.slab(); int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
+		if one := [1]*packet.Packet{p}; n.fastRun(one[:], m) == 1 {
 			return true
 		}
 	}
@@ -84,7 +83,7 @@ func (n *NAT) do(p *packet.Packet, m Manip, st conntrack.Status) bool {
 		n.oifChanged(slot)
 		return false
 	}
-	// The general rewrite: Do and DoBatch have tried rewriteFast on the
+	// The general rewrite: Do and DoBatch have tried fastRun on the
 	// packets it can take.
 	var own conntrack.Tuple
 	o := &own
@@ -115,32 +114,25 @@ func (n *NAT) oifMoved(p *packet.Packet, slot uint32, m Manip, d conntrack.Dir) 
 // pending(i) is called for it, in the batch's order, for the caller to bind
 // it (Setup or Null); nil leaves such packets alone.
 //
-// One status load per packet decides; the packets of established
-// connections with a translation at m go to rewriteFast.
+// fastRun takes the packets of established connections, one status load
+// each; the loop below takes the rest, one at a time.
 func (n *NAT) DoBatch(pkts []*packet.Packet, m Manip, drop []bool, pending func(i int)) {
 	drop = drop[:len(pkts)]
-	xs := n.xl.slab()
 	done := conntrack.StatusConfirmed | doneBit(m)
-	for i, p := range pkts {
-		slot := p.CT
-		if slot == 0 {
-			continue
-		}
-		st := n.t.Status(slot)
+	for i := n.fastRun(pkts, m); i < len(pkts); i += 1 + n.fastRun(pkts[i+1:], m) {
+		p := pkts[i]
+		st := n.t.Status(p.CT)
 		want := wants[m&1][p.CTInfo&7]
-		if st&want != 0 {
-			// An established packet of a connection with this manip (a
-			// bound one is never pending).
-			d := dirOf(p)
-			if int(slot) < len(xs) && !n.oifMoved(p, slot, m, d) && xs[slot].rewriteFast(p, d, m) {
-				continue
-			}
-		} else if st&done == 0 && !isICMPError(p) {
+		switch {
+		case st&want != 0:
+			// An established packet fastRun did not take: the general
+			// rewrite (a bound connection is never pending).
+		case st&done == 0 && !isICMPError(p):
 			if pending != nil {
 				pending(i)
 			}
 			continue
-		} else if want != relatedMark {
+		case want != relatedMark:
 			continue // no translation at this manip
 		}
 		if !n.do(p, m, st) {

@@ -51,7 +51,7 @@ type xlat struct {
 // result: a one's-complement sum is zero only when every addend is.
 //
 // Every value is in the machine's byte order as a load of the packet's
-// bytes reads it (binary.NativeEndian), so that rewriteFast swaps no
+// bytes reads it (binary.NativeEndian), so that fastRun swaps no
 // bytes: a one's-complement sum comes out the same, byte-swapped, when its
 // addends are byte-swapped (RFC 1071, 2.B), and so do its complement and
 // its tests against 0 and 0xffff.
@@ -105,7 +105,7 @@ func native16(v uint16) uint16 {
 }
 
 // checksumOff is where the checksum of a transport header of protocol
-// proto is, or 0 for a protocol rewriteFast does not take.
+// proto is, or 0 for a protocol fastRun does not take.
 func checksumOff(proto uint8) uint8 {
 	switch proto {
 	case packet.ProtoTCP:
