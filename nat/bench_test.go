@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -13,12 +12,13 @@ import (
 
 // BenchmarkNATEstablished is the rewrite of established connections, both
 // directions, each packet through the two NAT hooks of a forwarded packet
-// (ManipDst at PREROUTING, ManipSrc at POSTROUTING). "1conn" is one
-// connection's two packets, each hook a Do call, everything in L1;
-// "64conn" is a batch of 64 connections' packets in each direction (128
-// packets, each hook a DoBatch call), whose packets, entries and copies no
-// longer fit in L1. "none4" is connections without a translation (the
-// status check).
+// (ManipDst at PREROUTING, ManipSrc at POSTROUTING), each hook a DoBatch
+// call as in the engine. "1conn" is one connection's two packets,
+// everything in L1; "64conn" is a batch of 64 connections' packets in each
+// direction (128 packets), whose packets, entries and copies no longer fit
+// in L1. "1conn-Do" is 1conn with a Do call per packet and hook, the API
+// for a caller with one packet. "none4" is connections without a
+// translation (the status check).
 //
 // Each iteration first restores a set of packets' bytes. The copies alone
 // run too, in turns of 64 iterations with the ones that translate, on the
@@ -38,9 +38,14 @@ func BenchmarkNATEstablished(b *testing.B) {
 		{"snat6", true, "2001:db8:2::1", &Request{Kind: KindSNAT, AddrMin: ad("2001:db8:ff::1")}},
 		{"none4", false, "198.19.1.1", nil},
 	}
-	for _, conns := range []int{1, 64} {
+	for _, mode := range []struct {
+		name  string
+		conns int
+		do    bool // a Do call per packet and hook, instead of DoBatch
+	}{{"1conn", 1, false}, {"64conn", 64, false}, {"1conn-Do", 1, true}} {
+		conns := mode.conns
 		for _, c := range cases {
-			b.Run(fmt.Sprintf("%dconn/%s", conns, c.name), func(b *testing.B) {
+			b.Run(mode.name+"/"+c.name, func(b *testing.B) {
 				r := newRig(b, 0, Options{})
 				var pkts []*packet.Packet
 				var frames [][]byte
@@ -78,7 +83,7 @@ func BenchmarkNATEstablished(b *testing.B) {
 						it++
 						switch {
 						case !nat:
-						case conns == 1:
+						case mode.do:
 							for _, p := range set {
 								n.Do(p, ManipDst)
 								n.Do(p, ManipSrc)
