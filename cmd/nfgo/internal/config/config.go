@@ -457,12 +457,7 @@ func (p *parser) iface(n *yaml.Node, field string) (Interface, error) {
 func (p *parser) route(n *yaml.Node, field string) (Route, error) {
 	rc := Route{Pos: pos{n.Line, n.Column}}
 	var toNode *yaml.Node
-	err := p.mapping(n, field, func(key string, k, v *yaml.Node) error {
-		f := field + "." + key
-		s, err := p.str(v, f)
-		if err != nil {
-			return err
-		}
+	err := p.strFields(n, field, func(key, f string, k, v *yaml.Node, s string) (err error) {
 		switch key {
 		case "to":
 			toNode = v
@@ -507,12 +502,7 @@ func (p *parser) route(n *yaml.Node, field string) (Route, error) {
 func (p *parser) neigh(n *yaml.Node, field string) (Neighbor, error) {
 	nc := Neighbor{Pos: pos{n.Line, n.Column}}
 	have := 0
-	err := p.mapping(n, field, func(key string, k, v *yaml.Node) error {
-		f := field + "." + key
-		s, err := p.str(v, f)
-		if err != nil {
-			return err
-		}
+	err := p.strFields(n, field, func(key, f string, k, v *yaml.Node, s string) (err error) {
 		switch key {
 		case "dev":
 			nc.Dev = s
@@ -536,6 +526,19 @@ func (p *parser) neigh(n *yaml.Node, field string) (Neighbor, error) {
 		err = p.errAt(n, field, "a neighbor needs dev, addr and mac")
 	}
 	return nc, err
+}
+
+// strFields is mapping for a mapping whose values are all strings: fn
+// gets each key, its field's name, its nodes and its value.
+func (p *parser) strFields(n *yaml.Node, field string, fn func(key, f string, k, v *yaml.Node, s string) error) error {
+	return p.mapping(n, field, func(key string, k, v *yaml.Node) error {
+		f := field + "." + key
+		s, err := p.str(v, f)
+		if err != nil {
+			return err
+		}
+		return fn(key, f, k, v, s)
+	})
 }
 
 // parseDuration reads Go durations, plain seconds, and days ("5d").
