@@ -17,10 +17,10 @@ import (
 // "1conn" is one connection's packets, as a burst off a queue is when one
 // flow carries the traffic: its entry and copy stay in L1. "64conn" is one
 // packet each way of 64 connections, in two batches, whose entries and
-// copies no longer fit in L1. "1conn-Do" is one connection's two packets with a Do call per
-// packet and hook, the API for a caller with one packet: it pays a call's
-// fixed cost per packet. "none4" is connections without a translation (the
-// status check).
+// copies no longer fit in L1. "1conn-Do" is one connection's two packets
+// with a Do call per packet and hook, the API for a caller with one
+// packet: it pays a call's fixed cost per packet. "none4" is connections
+// without a translation (the status check).
 //
 // Each iteration first restores a set of packets' bytes. The copies alone
 // run too, in turns of 64 iterations with the ones that translate, on the
@@ -96,9 +96,9 @@ func BenchmarkNATEstablished(b *testing.B) {
 						default:
 							// The engine's batches are of up to 64 packets.
 							for off := 0; off < len(set); off += 64 {
-								b := set[off:min(off+64, len(set))]
-								n.DoBatch(b, ManipDst, drop, nil)
-								n.DoBatch(b, ManipSrc, drop, nil)
+								batch := set[off:min(off+64, len(set))]
+								n.DoBatch(batch, ManipDst, drop, nil)
+								n.DoBatch(batch, ManipSrc, drop, nil)
 							}
 						}
 					}
