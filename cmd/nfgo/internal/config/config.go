@@ -156,23 +156,11 @@ func Parse(file string, src []byte) (*Config, error) {
 	err := p.mapping(root, "", func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "interfaces":
-			return p.seq(v, key, func(i int, n *yaml.Node) error {
-				ic, err := p.iface(n, fmt.Sprintf("interfaces[%d]", i))
-				cfg.Interfaces = append(cfg.Interfaces, ic)
-				return err
-			})
+			return seqOf(p, v, key, p.iface, &cfg.Interfaces)
 		case "routes":
-			return p.seq(v, key, func(i int, n *yaml.Node) error {
-				rc, err := p.route(n, fmt.Sprintf("routes[%d]", i))
-				cfg.Routes = append(cfg.Routes, rc)
-				return err
-			})
+			return seqOf(p, v, key, p.route, &cfg.Routes)
 		case "neighbors":
-			return p.seq(v, key, func(i int, n *yaml.Node) error {
-				nc, err := p.neigh(n, fmt.Sprintf("neighbors[%d]", i))
-				cfg.Neighbors = append(cfg.Neighbors, nc)
-				return err
-			})
+			return seqOf(p, v, key, p.neigh, &cfg.Neighbors)
 		case "ruleset":
 			s, err := p.str(v, key)
 			cfg.Ruleset = s
@@ -341,6 +329,17 @@ func (p *parser) seq(n *yaml.Node, field string, fn func(i int, n *yaml.Node) er
 		}
 	}
 	return nil
+}
+
+// seqOf parses the sequence n of field with parse, each element named
+// field[i], and appends what it yields to dst, the element that failed
+// included.
+func seqOf[T any](p *parser, n *yaml.Node, field string, parse func(*yaml.Node, string) (T, error), dst *[]T) error {
+	return p.seq(n, field, func(i int, e *yaml.Node) error {
+		x, err := parse(e, fmt.Sprintf("%s[%d]", field, i))
+		*dst = append(*dst, x)
+		return err
+	})
 }
 
 func (p *parser) str(n *yaml.Node, field string) (string, error) {
