@@ -177,7 +177,7 @@ func build(dims int, rules []Rule, opts Options, tu tuning) (*Classifier, error)
 	for i := range c.tables {
 		// Drop the spare room that appending left (up to half the rows
 		// of a small table, a quarter of a big one), and the counts.
-		c.tables[i].rows = slices.Clone(c.tables[i].rows)
+		c.compact(&c.tables[i])
 		c.tables[i].lens = nil
 	}
 	c.building = false
@@ -414,6 +414,33 @@ func (c *Classifier) addRow(t *table, r *Rule, v *[MaxDims]uint32) {
 	t.n++
 	t.best = min(t.best, r.Prio)
 	t.worst = max(t.worst, r.Prio)
+}
+
+// compact copies t's rows into a slice of their size, each slot's rows
+// next to each other in the order of its list, so that a walk past a
+// slot's first row reads the lines after it rather than lines anywhere in
+// the table. Rows were appended in the order of the rules' priorities,
+// which scatters a slot's rows over the table.
+func (c *Classifier) compact(t *table) {
+	w := c.w
+	rows := make([]uint32, w, len(t.rows))
+	rows[rowPrio] = NoMatch // the sentinel
+	for s, e := range t.slots {
+		if e == 0 {
+			continue
+		}
+		t.slots[s] = uint32(len(rows) / w)
+		for e != 0 {
+			old := t.rows[int(e)*w : int(e+1)*w]
+			rows = append(rows, old...)
+			e = old[rowNext]
+			if e != 0 {
+				rows[len(rows)-w+rowNext] = uint32(len(rows) / w)
+			}
+		}
+	}
+	t.rows = rows
+	t.free = 0
 }
 
 // link puts row e into slot s, keeping the slot sorted by priority.
