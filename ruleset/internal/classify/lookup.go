@@ -195,7 +195,7 @@ func (c *Classifier) lookupBatch(ks []Key, from uint32, bi, bp []uint32) {
 			i &= batchMax - 1
 			row := rows[int(heads[j])*w:][:w]
 			p, best := row[rowPrio], bp[i]
-			miss := rowMiss(row, &ks[i], dims) | uint64(b2i(p >= best)) | uint64(b2i(p < from))
+			miss := rowMissAll(row, &ks[i], dims) | uint64(b2i(p >= best)) | uint64(b2i(p < from))
 			hit := -uint32(b2i(miss == 0)) // all ones on a match
 			bp[i] = best ^ (best^p)&hit
 			bi[i] ^= (bi[i] ^ row[rowID]) & hit
@@ -284,4 +284,26 @@ func rowMiss(row []uint32, k *Key, dims int) uint64 {
 		b = b[2:]
 	}
 	return 0
+}
+
+// rowMissAll is rowMiss without a branch on the row: it checks every
+// dimension and ORs the misses. lookupBatch checks the first rows of a
+// table's slots with it, a loop over many keys whose loads overlap only
+// when no branch on them is mispredicted: on ClassBench acl1 10K (the
+// ruleset's BenchmarkClassify) batches went from 16.4 to 22.4 M lookups/s
+// with the rows compacted too, and 7-9% slower on the generated fw and ipc
+// 10K sets, whose first rows more often match and pay for every dimension.
+// Lookup and the walks past the first row keep rowMiss: there, a row's
+// outcome decides the next load anyway.
+func rowMissAll(row []uint32, k *Key, dims int) uint64 {
+	// Each test sets bit 63 on a miss: a 32-bit value above a 32-bit
+	// bound, subtracted from it in 64 bits, goes below zero.
+	miss := -uint64(row[rowNeed] &^ k.Present)
+	b := row[rowHdr:]
+	b = b[:2*dims]
+	for d := 0; len(b) >= 2; d++ {
+		miss |= uint64(b[1]) - uint64(k.V[d&(MaxDims-1)]-b[0])
+		b = b[2:]
+	}
+	return miss >> 63
 }
