@@ -53,10 +53,22 @@ func maskLen(l int) uint32 {
 func classbenchCase(name string) func(tb testing.TB) (string, []*packet.Packet) {
 	return func(tb testing.TB) (string, []*packet.Packet) {
 		rules := classbenchRules(tb, name)
-		trace := classbenchTrace(tb, name)[:8192]
+		// The whole trace (200,000 headers), as the published figures
+		// the targets compare with were measured on: its first few
+		// thousand headers touch few enough rows to stay in cache, and
+		// measured 40% faster in batches at 10K rules. Each packet in a
+		// buffer of its size, not packet.BufSize: 80 MB, not 435.
+		trace := classbenchTrace(tb, name)
 		pkts := make([]*packet.Packet, len(trace))
 		for i, h := range trace {
-			pkts[i] = headerPacket(tb, h.src, h.dst, h.sport, h.dport, h.proto)
+			p := headerPacket(tb, h.src, h.dst, h.sport, h.dport, h.proto)
+			q := &packet.Packet{Buf: make([]byte, packet.Headroom+len(p.Frame))}
+			copy(q.SetFrame(len(p.Frame)), p.Frame)
+			if r := q.Parse(packet.LinkRaw); r != packet.ReasonNone {
+				tb.Fatalf("header packet does not parse: %v", r)
+			}
+			q.InIf = p.InIf
+			pkts[i] = q
 		}
 		return rulegen.Text(rules, "accept"), pkts
 	}
