@@ -289,10 +289,12 @@ func rowMiss(row []uint32, k *Key, dims int) uint64 {
 // rowMissAll is rowMiss without a branch on the row: it checks every
 // dimension and ORs the misses. lookupBatch checks the first rows of a
 // table's slots with it, a loop over many keys whose loads overlap only
-// when no branch on them is mispredicted: on ClassBench acl1 10K (the
-// ruleset's BenchmarkClassify) batches went from 16.4 to 22.4 M lookups/s
-// with the rows compacted too, and 7-9% slower on the generated fw and ipc
-// 10K sets, whose first rows more often match and pay for every dimension.
+// when no branch on them is mispredicted. With the rows compacted too,
+// batches on ClassBench acl1 10K went from 12.4 to 14.2 M lookups/s over
+// its whole trace (BenchmarkClassBench), from 16.4 to 22.4 over its first
+// 8,192 headers (the ruleset's BenchmarkClassify then), and got 7-9% slower
+// on the generated fw and ipc 10K sets, whose first rows more often match
+// and pay for every dimension.
 // Lookup and the walks past the first row keep rowMiss: there, a row's
 // outcome decides the next load anyway.
 func rowMissAll(row []uint32, k *Key, dims int) uint64 {
