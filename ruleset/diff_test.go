@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,22 +28,62 @@ var (
 // chains, jumps only forward (no loops), every kind of match the
 // classifier indexes or leaves to the evaluator, non-terminal statements.
 func randRulesetText(rng *rand.Rand, nrules int) string {
-	var sb strings.Builder
+	return randRulesetTextOf(rng, nrules, nil)
+}
+
+// randRulesetTextValid is randRulesetText with every rule one that Parse
+// and Apply accept alone in its chain (a rule is drawn again until it is).
+func randRulesetTextValid(rng *rand.Rand, nrules int) string {
+	return randRulesetTextOf(rng, nrules, func(fam string, chain, nchains int, rule string) bool {
+		src := randTableText(fam, nchains, "accept", func(c int) []string {
+			if c == chain {
+				return []string{rule}
+			}
+			return nil
+		})
+		cmds, err := Parse("rule.nft", []byte(src), ParseOptions{})
+		if err == nil {
+			_, err = New(Options{Now: fixedClock()}).Apply(cmds)
+		}
+		return err == nil
+	})
+}
+
+func randRulesetTextOf(rng *rand.Rand, nrules int, valid func(fam string, chain, nchains int, rule string) bool) string {
 	fam := []string{"inet", "ip", "ip6"}[rng.IntN(3)]
 	nchains := 1 + rng.IntN(4)
+	policy := []string{"accept", "drop"}[rng.IntN(2)]
+	return randTableText(fam, nchains, policy, func(c int) []string {
+		n := nrules/nchains + rng.IntN(3)
+		rules := make([]string, 0, n)
+		for len(rules) < n {
+			r := randRuleText(rng, fam, c, nchains)
+			for try := 0; valid != nil && !valid(fam, c, nchains, r) && try < 100; try++ {
+				r = randRuleText(rng, fam, c, nchains)
+			}
+			rules = append(rules, r)
+		}
+		return rules
+	})
+}
+
+// randTableText writes table t of the family with its sets and map, and
+// chains c0 (the base chain, with the policy) to c<nchains-1> holding
+// rules(c).
+func randTableText(fam string, nchains int, policy string, rules func(c int) []string) string {
+	var sb strings.Builder
 	fmt.Fprintf(&sb, "table %s t {\n", fam)
 	sb.WriteString(" set s4 { type ipv4_addr; flags interval; elements = { 198.18.0.0/24, 10.0.0.1 } }\n")
 	sb.WriteString(" set sp { type inet_service; elements = { 22, 443 } }\n")
 	sb.WriteString(" map vm { type inet_service : verdict; elements = { 80 : accept, 53 : drop } }\n")
 	for c := 0; c < nchains; c++ {
 		if c == 0 {
-			fmt.Fprintf(&sb, " chain c0 { type filter hook input priority 0; policy %s;\n", []string{"accept", "drop"}[rng.IntN(2)])
+			fmt.Fprintf(&sb, " chain c0 { type filter hook input priority 0; policy %s;\n", policy)
 		} else {
 			fmt.Fprintf(&sb, " chain c%d {\n", c)
 		}
-		n := nrules/nchains + rng.IntN(3)
-		for i := 0; i < n; i++ {
-			sb.WriteString("  " + randRuleText(rng, fam, c, nchains) + "\n")
+		for _, r := range rules(c) {
+			sb.WriteString("  " + r + "\n")
 		}
 		sb.WriteString(" }\n")
 	}
@@ -266,15 +307,21 @@ func TestCompiledMatchesReference(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d, %d lookups", seed, total)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	done, sets := 0, 0
+	done, sets, bigSets, reordered := 0, 0, 0, 0
 	for done < total {
 		n := 1 + rng.IntN(60)
-		if rng.IntN(16) == 0 {
+		src := ""
+		if rng.IntN(100) == 0 {
 			// Chains of hundreds of boxes, which the classifier builds
-			// with each of its tunings to keep the cheapest.
-			n = 600 + rng.IntN(400)
+			// with each of its tunings to keep the cheapest, and whose
+			// dimensions it may reorder. Nearly every ruleset this long
+			// would hold a rule nft refuses (a port range past 65535, tcp
+			// and udp in one rule), so each rule is checked alone first.
+			src = randRulesetTextValid(rng, 600+rng.IntN(400))
+			bigSets++
+		} else {
+			src = randRulesetText(rng, n)
 		}
-		src := randRulesetText(rng, n)
 		cmds, err := Parse("diff.nft", []byte(src), ParseOptions{})
 		if err != nil {
 			continue // a random combination nft refuses too
@@ -289,6 +336,7 @@ func TestCompiledMatchesReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		sets++
+		reordered += reorderedChains(fast)
 		envA, envB := newEnv(), newEnv()
 		for i := 0; i < 500; i++ {
 			pa := randPacket(t, rng)
@@ -307,7 +355,26 @@ func TestCompiledMatchesReference(t *testing.T) {
 			done++
 		}
 	}
-	t.Logf("%d rulesets, %d lookups, no mismatch", sets, done)
+	t.Logf("%d rulesets (%d of 600 rules or more, %d chains reordered), %d lookups, no mismatch", sets, bigSets, reordered, done)
+}
+
+// reorderedChains counts the chains of rs whose matcher checks the
+// dimensions in another order than the selectors'.
+func reorderedChains(rs *Ruleset) int {
+	n := 0
+	for _, tb := range rs.tables {
+		for _, ch := range tb.Chains {
+			if ch.prog != nil && !slices.IsSortedFunc(ch.prog.dims, func(a, b dimKey) int {
+				if dimLess(a, b) {
+					return -1
+				}
+				return 1
+			}) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // TestIncrementalMatchesReference changes random rulesets a rule at a time
@@ -322,8 +389,18 @@ func TestIncrementalMatchesReference(t *testing.T) {
 	if testing.Short() {
 		rounds = 8
 	}
+	reordered := 0
+	defer func() { t.Logf("%d chains reordered", reordered) }()
 	for round := 0; round < rounds; round++ {
-		src := strings.ReplaceAll(randRulesetText(rng, 20+rng.IntN(40)), "limit rate 3/second", "counter")
+		src := ""
+		if round%4 == 3 {
+			// Chains long enough to be tuned and reordered, changed in
+			// place in their dimensions' order.
+			src = randRulesetTextValid(rng, 600+rng.IntN(400))
+		} else {
+			src = randRulesetText(rng, 20+rng.IntN(40))
+		}
+		src = strings.ReplaceAll(src, "limit rate 3/second", "counter")
 		cmds, err := Parse("inc.nft", []byte(src), ParseOptions{})
 		if err != nil {
 			continue
@@ -332,6 +409,7 @@ func TestIncrementalMatchesReference(t *testing.T) {
 		if err != nil {
 			continue
 		}
+		reordered += reorderedChains(rs)
 		fam := strings.Fields(src)[1]
 		for step := 0; step < 30; step++ {
 			chains := rs.Tables()[0].Chains
