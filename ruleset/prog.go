@@ -152,6 +152,16 @@ func compileChain(name string, rules []*Rule, o *compileOpts) (*chainProg, error
 	if err != nil {
 		return nil, p.sizeError(name, err)
 	}
+	if c, order := cls.Reordered(crs); order != nil {
+		// The classifier checks the dimensions in another order: the
+		// keys and the boxes of later changes (update) follow it.
+		cls = c
+		p.dims = make([]dimKey, len(dims))
+		for i, d := range order {
+			p.dims[i] = dims[d]
+			p.index[dims[d]] = i
+		}
+	}
 	p.cls = cls
 	if o.maxBytes > 0 && p.bytes() > o.maxBytes {
 		return nil, fmt.Errorf("chain %s: %w: %d bytes for %d rules, limit %d", name, ErrMatcherTooBig, p.bytes(), len(rules), o.maxBytes)
