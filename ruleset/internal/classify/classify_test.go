@@ -57,6 +57,24 @@ func randRule(rng *rand.Rand, prio uint32) Rule {
 
 func max32(a, b uint32) uint32 { return max(a, b) }
 
+// addedRule is a random rule to add to rules (n of them at first) at step
+// of a test, with its dimensions permuted by order unless it is nil: its
+// ID is 100000+step and its priority one that no rule has (the rules of
+// randClassifier have priorities 1 mod 4; this one is 3 mod 4).
+func addedRule(rng *rand.Rand, rules []Rule, n, step int, order []int) Rule {
+	add := randRule(rng, uint32(rng.IntN(n+2)*4+3))
+	if order != nil {
+		add = permuteRule(add, order)
+	}
+	add.ID = 100000 + uint32(step)
+	for _, r := range rules {
+		if r.Prio == add.Prio {
+			add.Prio += 4 * uint32(n+3)
+		}
+	}
+	return add
+}
+
 func randKey(rng *rand.Rand) Key {
 	var k Key
 	for d, w := range testWidths {
@@ -102,13 +120,7 @@ func TestLookupMatchesNaive(t *testing.T) {
 		for step := 0; step < 10; step++ {
 			i := rng.IntN(len(rules))
 			del := rules[i]
-			add := randRule(rng, uint32(rng.IntN(n+2)*4+3)) // unique: the others are 1 mod 4
-			add.ID = 100000 + uint32(step)
-			for _, r := range rules {
-				if r.Prio == add.Prio {
-					add.Prio += 4 * uint32(n+3)
-				}
-			}
+			add := addedRule(rng, rules, n, step, nil)
 			c, err = c.With([]Rule{del}, []Rule{add})
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)

@@ -69,13 +69,7 @@ func TestPermutedMatchesNaive(t *testing.T) {
 		n := len(rules)
 		for step := 0; step < 10; step++ {
 			i := rng.IntN(len(prules))
-			add := permuteRule(randRule(rng, uint32(rng.IntN(n+2)*4+3)), order)
-			add.ID = 100000 + uint32(step)
-			for _, r := range prules {
-				if r.Prio == add.Prio {
-					add.Prio += 4 * uint32(n+3)
-				}
-			}
+			add := addedRule(rng, prules, n, step, order)
 			var err error
 			if pc, err = pc.With([]Rule{prules[i]}, []Rule{add}); err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
