@@ -29,8 +29,9 @@ func (c *Classifier) Reordered(rules []Rule) (*Classifier, []int) {
 }
 
 // rowMisses looks keys up as Lookup does, from the first priority, and
-// returns for each row checked that the key is not in the set of
-// dimensions in which it is out of the row's box (bit d for dimension d).
+// returns, for each row checked whose box does not hold the key, the set
+// of dimensions in which the key is out of the box (bit d for dimension
+// d).
 func (c *Classifier) rowMisses(keys []Key) []uint32 {
 	var out []uint32
 	for i := range keys {
