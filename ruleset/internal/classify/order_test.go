@@ -117,8 +117,16 @@ func TestReorderedPutsTheRejectingDimensionFirst(t *testing.T) {
 	if order == nil || order[0] != 3 {
 		t.Fatalf("order %v, want dimension 3 first", order)
 	}
-	if slices.Sorted(slices.Values(order))[4] != 4 || len(order) != 5 {
+	if !slices.Equal(slices.Sorted(slices.Values(order)), []int{0, 1, 2, 3, 4}) {
 		t.Fatalf("order %v is not a permutation of 5", order)
+	}
+	// Every rule fixes the protocol (dimension 4), so it is hashed in new
+	// tables (exactDims), wherever the order puts it.
+	if c.exact != 1<<4 || rc.exact != 1<<slices.Index(order, 4) {
+		t.Errorf("exact dimensions %b, reordered %b (order %v)", c.exact, rc.exact, order)
+	}
+	if pc := c.permuted([]int{4, 0, 1, 2, 3}); pc.exact != 1 {
+		t.Errorf("exact dimensions %b, with dimension 4 first %b, want 1", c.exact, pc.exact)
 	}
 	for i := 0; i < 2000; i++ {
 		r := &rules[rng.IntN(len(rules))]
