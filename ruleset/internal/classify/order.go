@@ -36,34 +36,18 @@ func (c *Classifier) rowMisses(keys []Key) []uint32 {
 	var out []uint32
 	for i := range keys {
 		k := &keys[i]
-		best := NoMatch
-		for ti := range c.tables {
-			t := &c.tables[ti]
-			if t.best >= best {
-				break
+		c.walk(k, func() {}, func(row []uint32) bool {
+			var m uint32
+			for d := 0; d < c.dims; d++ {
+				if k.V[d]-row[rowHdr+2*d] > row[rowHdr+2*d+1] {
+					m |= 1 << d
+				}
 			}
-			for e := t.slots[hashKey(c.opts.Seed, t, k)&t.smask]; e != 0; {
-				row := t.rows[int(e)*c.w:][:c.w]
-				p := row[rowPrio]
-				if p >= best {
-					break
-				}
-				var m uint32
-				for d := 0; d < c.dims; d++ {
-					if k.V[d]-row[rowHdr+2*d] > row[rowHdr+2*d+1] {
-						m |= 1 << d
-					}
-				}
-				if m == 0 && row[rowNeed]&^k.Present == 0 {
-					best = p
-					break
-				}
-				if m != 0 {
-					out = append(out, m)
-				}
-				e = row[rowNext]
+			if m != 0 {
+				out = append(out, m)
 			}
-		}
+			return m == 0 && row[rowNeed]&^k.Present == 0
+		})
 	}
 	return out
 }
@@ -125,8 +109,9 @@ func identity(n int) []int {
 }
 
 // permuted is c with dimension i holding what dimension order[i] of c
-// holds. The tables keep their slots: each hashes the same dimensions in
-// the same sequence, only now found at other indexes.
+// holds. The tables share their slots with c's: each hashes the same
+// dimensions in the same sequence, only now found at other indexes, and
+// tables are copied before they change (With).
 func (c *Classifier) permuted(order []int) *Classifier {
 	var inv [MaxDims]int
 	for i, d := range order {
@@ -154,8 +139,6 @@ func (c *Classifier) permuted(order []int) *Classifier {
 		for j := 0; j < t.nh; j++ {
 			t.hdim[j] = uint8(inv[old.hdim[j]])
 		}
-		t.slots = make([]uint32, len(old.slots))
-		copy(t.slots, old.slots)
 		t.rows = make([]uint32, len(old.rows))
 		for e := 0; e+c.w <= len(old.rows); e += c.w {
 			src, dst := old.rows[e:e+c.w], t.rows[e:e+c.w]

@@ -108,26 +108,35 @@ func (c *Classifier) cost(keys []Key) int {
 // tables it probes and the rows it checks. (Counting inside Lookup would
 // cost every packet.)
 func (c *Classifier) lookupCount(k *Key) (tables, rows int) {
+	c.walk(k, func() { tables++ }, func(row []uint32) bool {
+		rows++
+		return rowMiss(row, k, c.dims) == 0
+	})
+	return tables, rows
+}
+
+// walk is Lookup's plain loop from the first priority, for what New
+// measures: probe is called for each table it probes and check for each
+// row it checks, and reports whether the row holds k.
+func (c *Classifier) walk(k *Key, probe func(), check func(row []uint32) bool) {
 	best := NoMatch
 	for ti := range c.tables {
 		t := &c.tables[ti]
 		if t.best >= best {
 			break
 		}
-		tables++
+		probe()
 		for e := t.slots[hashKey(c.opts.Seed, t, k)&t.smask]; e != 0; {
 			row := t.rows[int(e)*c.w:][:c.w]
 			p := row[rowPrio]
 			if p >= best {
 				break
 			}
-			rows++
-			if rowMiss(row, k, c.dims) == 0 {
+			if check(row) {
 				best = p
 				break
 			}
 			e = row[rowNext]
 		}
 	}
-	return tables, rows
 }
