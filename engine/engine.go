@@ -309,10 +309,7 @@ func (e *Engine) Addrs(index uint32) []netip.Prefix {
 }
 
 // IsLocal reports whether a is one of the engine's addresses.
-func (e *Engine) IsLocal(a netip.Addr) bool {
-	r, ok := e.fib.Load().lookup(a)
-	return ok && r.Type == RouteLocal
-}
+func (e *Engine) IsLocal(a netip.Addr) bool { return e.fib.Load().is(a, RouteLocal) }
 
 // AddRoute adds or replaces a route. A unicast route names its out
 // interface; its gateway, if any, must be reachable on that interface.

@@ -66,6 +66,12 @@ func (f *fib) lookup(dst netip.Addr) (*Route, bool) {
 	return &f.routes[i], true
 }
 
+// is reports whether the route for a is of type t.
+func (f *fib) is(a netip.Addr, t RouteType) bool {
+	r, ok := f.lookup(a)
+	return ok && r.Type == t
+}
+
 // with returns a copy of f with r added. A route already at the prefix is
 // replaced unless it is a local or broadcast route, which only removing
 // the address can take away (the kernel keeps them in its local table,

@@ -164,10 +164,7 @@ func (e *Engine) addrOf(index uint32, v4 bool) (netip.Addr, bool) {
 
 // broadcast reports whether a is the broadcast address of one of our
 // IPv4 subnets.
-func (pp *pipe) broadcast(a netip.Addr) bool {
-	r, ok := pp.fib.lookup(a)
-	return ok && r.Type == RouteBroadcast
-}
+func (pp *pipe) broadcast(a netip.Addr) bool { return pp.fib.is(a, RouteBroadcast) }
 
 func isEchoRequest(p *packet.Packet) bool {
 	if p.L4Off == 0 || p.Fragment {
