@@ -111,24 +111,34 @@ func TestLookupMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for round := 0; round < 40; round++ {
 		c, rules := randClassifier(t, rng, 300, seed)
-		n := len(rules)
-		var err error
 		checkAgainst(t, rng, c, rules, seed)
 		// Delete and add a few, copy on write; the old one must not change.
 		old := c
 		oldRules := append([]Rule(nil), rules...)
-		for step := 0; step < 10; step++ {
-			i := rng.IntN(len(rules))
-			del := rules[i]
-			add := addedRule(rng, rules, n, step, nil)
-			c, err = c.With([]Rule{del}, []Rule{add})
-			if err != nil {
-				t.Fatalf("seed %d: %v", seed, err)
-			}
-			rules[i] = add
-			checkAgainst(t, rng, c, rules, seed)
-		}
+		replaceRules(t, rng, c, rules, seed, nil, nil)
 		checkAgainst(t, rng, old, oldRules, seed)
+	}
+}
+
+// replaceRules replaces a random rule of rules by addedRule (permuted by
+// order unless it is nil) ten times, each through With from the
+// classifier before, and checks the result against a scan of rules each
+// time, and then with added unless it is nil.
+func replaceRules(t *testing.T, rng *rand.Rand, c *Classifier, rules []Rule, seed uint64, order []int, added func(c *Classifier, add Rule)) {
+	t.Helper()
+	n := len(rules)
+	for step := 0; step < 10; step++ {
+		i := rng.IntN(len(rules))
+		add := addedRule(rng, rules, n, step, order)
+		var err error
+		if c, err = c.With([]Rule{rules[i]}, []Rule{add}); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		rules[i] = add
+		checkAgainst(t, rng, c, rules, seed)
+		if added != nil {
+			added(c, add)
+		}
 	}
 }
 

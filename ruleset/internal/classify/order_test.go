@@ -66,16 +66,7 @@ func TestPermutedMatchesNaive(t *testing.T) {
 			}
 		}
 		// Changes in the permuted order (the ruleset's boxes follow it).
-		n := len(rules)
-		for step := 0; step < 10; step++ {
-			i := rng.IntN(len(prules))
-			add := addedRule(rng, prules, n, step, order)
-			var err error
-			if pc, err = pc.With([]Rule{prules[i]}, []Rule{add}); err != nil {
-				t.Fatalf("seed %d: %v", seed, err)
-			}
-			prules[i] = add
-			checkAgainst(t, rng, pc, prules, seed)
+		replaceRules(t, rng, pc, prules, seed, order, func(pc *Classifier, add Rule) {
 			// Keys in the new box: it must be found where it wins.
 			for j := 0; j < 20; j++ {
 				k := Key{Present: 31}
@@ -87,7 +78,7 @@ func TestPermutedMatchesNaive(t *testing.T) {
 					t.Fatalf("seed %d order %v: key %v in added rule %d: got %d/%d, want %d/%d", seed, order, k, add.ID, id, p, wid, wp)
 				}
 			}
-		}
+		})
 		checkAgainst(t, rng, c, rules, seed)
 	}
 }
